@@ -33,6 +33,7 @@ class Simulation:
         self.env = simpy.Environment()
         self.trace = Trace(enabled=trace)
         self._streams: dict[str, np.random.Generator] = {}
+        self._sync_hooks: list = []
 
     @property
     def now(self) -> float:
@@ -40,9 +41,18 @@ class Simulation:
 
     def run(self, until: float | None = None) -> None:
         """Advance simulated time to ``until`` (seconds), or until nothing is scheduled."""
-        if until is not None and until <= self.env.now:
-            return
-        self.env.run(until=until)
+        if until is None or until > self.env.now:
+            self.env.run(until=until)
+        self.sync()
+
+    def on_sync(self, hook) -> None:
+        """Register ``hook()``: models that move messages in batches settle them up to ``now``."""
+        self._sync_hooks.append(hook)
+
+    def sync(self) -> None:
+        """Bring every batched model up to date with ``now`` (``run`` does this when it returns)."""
+        for hook in self._sync_hooks:
+            hook()
 
     def rng(self, name: str) -> np.random.Generator:
         """The random stream called ``name`` (created on first use, then the same object)."""

@@ -181,6 +181,7 @@ class Trace:
         self.receivers = Names()
         self.channels = Names()
         self.sources = Names()
+        self.subscriptions = Names()  # non-channel subscriptions: Redis glob patterns
         self.receiver_groups: dict[int, str] = {}
         self._next_msg = 0
 

@@ -1,0 +1,647 @@
+"""The simulated Redis server: one main thread, a subscription table, per-client output streams.
+
+What it reproduces (Redis 7, ``src/pubsub.c`` and ``src/networking.c``; facts and sources in
+``shared/reference/redis-pubsub.md``):
+
+- **Nothing is stored.** A PUBLISH goes to the subscriptions that exist when the main thread
+  *executes* it, and is gone. A connection that is not subscribed then never gets it.
+- **One thread, FIFO.** Every command costs CPU time on one server (``command-cost``); a PUBLISH
+  also costs ``pattern-match-cost`` per unique pattern (all are tested) and ``delivery-cost`` per
+  copy appended, so its latency and the server's utilisation grow with fan-out, patterns and load.
+  Execution times follow Lindley's recurrence (:func:`sim.queueing.fifo_departures`), computed for
+  a whole batch of publishes at once.
+- **PUBLISH returns the number of copies**, counting a client once per matching subscription: a
+  client subscribed to ``foo`` and to ``f*`` gets ``message`` then ``pmessage``.
+- **Slow subscribers are cut, not throttled.** Frames wait in the client's output stream; bytes
+  beyond the socket buffers count against ``client-output-buffer-limit pubsub 32mb 8mb 60``.
+  The hard limit is checked on every append; the soft limit on every append and by ``clientsCron``
+  about once a second (Redis's ``server.unixtime`` resolution, ``elapsed > soft-seconds``), and
+  dropping below it resets the timer only when a check sees it. A cut client loses everything it
+  had not read and all its subscriptions; every lost copy is traced with its reason.
+- **A restart loses everything in flight** and every subscription; PUBLISH fails while it is down.
+
+How it stays fast: publishes from workloads are fed in as arrays ahead of time and executed in
+batches between control events (a SUBSCRIBE, a disconnect, a limit being hit); a subscriber's
+reads are another Lindley recurrence over its own service times. A batch is cut at the first
+disconnect any client suffers and the rest re-planned with the new subscription table.
+
+Departures from Redis, on purpose: the order among the subscribers of one PUBLISH is subscription
+order (Redis 7.4+ uses hash order and promises none); between a client being flagged
+``CLOSE_ASAP`` and freed, Redis still counts it in PUBLISH's reply — here it is gone at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import simpy
+
+from models.redis_pubsub.client import Client, _Pipe
+from models.redis_pubsub.config import RedisConfig
+from models.redis_pubsub.errors import ConnectionError, ResponseError
+from models.redis_pubsub.frames import frame_dict
+from models.redis_pubsub.glob import compile_pattern, stringmatch
+from sim.queueing import fifo_departures
+from sim.simulation import Simulation
+from sim.trace import REASON_CODE
+
+_EMPTY_F = np.empty(0, dtype=np.float64)
+_EMPTY_I = np.empty(0, dtype=np.int64)
+
+_ALLOWED_WHEN_SUBSCRIBED = frozenset(
+    {"ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe",
+     "punsubscribe", "quit", "reset"}
+)
+_ARITY = {  # Redis command arity: n >= 0 exact, n < 0 at least -n (including the name)
+    "subscribe": -2, "psubscribe": -2, "unsubscribe": -1, "punsubscribe": -1, "publish": 3,
+    "pubsub": -2, "ping": -1, "echo": 2, "quit": -1, "reset": 1,
+}
+
+
+def _encode(arg: object) -> bytes:
+    """Encode a command argument as redis-py does (str as UTF-8, numbers as their text)."""
+    if isinstance(arg, bytes):
+        return arg
+    if isinstance(arg, bytearray | memoryview):
+        return bytes(arg)
+    if isinstance(arg, str):
+        return arg.encode()
+    if isinstance(arg, bool):
+        raise TypeError(
+            "Invalid input of type: 'bool'. Convert to a bytes, string, int or float first."
+        )
+    if isinstance(arg, int | float):
+        return repr(arg).encode()
+    raise TypeError(f"Invalid input of type: {type(arg).__name__!r}")
+
+
+class _Batch:
+    """Publishes waiting to execute, as parallel arrays sorted by arrival time at the server."""
+
+    __slots__ = ("chan", "msg", "sent", "size", "src", "t")
+
+    def __init__(self, t, chan, size, msg, src, sent) -> None:
+        self.t, self.chan, self.size, self.msg, self.src, self.sent = t, chan, size, msg, src, sent
+
+    @classmethod
+    def empty(cls) -> _Batch:
+        i4 = np.empty(0, dtype=np.int32)
+        return cls(_EMPTY_F, i4, i4, _EMPTY_I, i4, _EMPTY_F)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def take(self, sel) -> _Batch:
+        return _Batch(self.t[sel], self.chan[sel], self.size[sel], self.msg[sel], self.src[sel],
+                      self.sent[sel])
+
+    def merged(self, other: _Batch) -> _Batch:
+        if not len(self):
+            return other
+        cat = [np.concatenate(pair) for pair in zip(self._cols(), other._cols(), strict=True)]
+        order = np.argsort(cat[0], kind="stable")
+        return _Batch(*(c[order] for c in cat))
+
+    def _cols(self):
+        return self.t, self.chan, self.size, self.msg, self.src, self.sent
+
+
+class RedisPubSub:
+    """A Redis 7 server as far as Pub/Sub goes. ``RedisPubSub(sim).connect("a")`` gives a client.
+
+    ``config`` is a :class:`RedisConfig` or a mapping of ``redis.conf`` names, e.g.
+    ``{"client-output-buffer-limit": "pubsub 32mb 8mb 60"}``.
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        config: RedisConfig | Mapping[str, object] | None = None,
+        name: str = "redis",
+    ) -> None:
+        self.sim = sim
+        self.name = name
+        self.config = (
+            config if isinstance(config, RedisConfig) else RedisConfig.from_mapping(config)
+        )
+        trace = sim.trace
+        self._trace = trace
+        self._channels: dict[bytes, dict[Client, None]] = {}
+        self._patterns: dict[bytes, dict[Client, None]] = {}
+        self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
+        self._clients: dict[str, Client] = {}
+        self._chan_names: list[bytes | None] = []
+        self._chan_len = np.zeros(0, dtype=np.int64)
+        self._payloads: dict[int, bytes] = {}  # payloads of interactive PUBLISHes, by message id
+        self._pending = _Batch.empty()
+        self._absent: dict[Client, int] = {}  # offline subscribers with intents -> reason code
+        self._cpu_free = 0.0
+        self.busy_time = 0.0
+        self.down_until = -math.inf
+        self.disconnections: dict[str, int] = {}
+        self._mem_until = 0.0
+        self._ticker: simpy.Process | None = None
+        self.flush_interval = 0.5
+        self._exec_table = trace.table(
+            "redis_publish", {"msg": "i8", "t": "f8", "receivers": "i4"}
+        )
+        self._memory_table = trace.table(
+            "redis_memory", {"t": "f8", "output_buffers": "i8", "clients": "i4"}
+        )
+        sim.on_sync(self.sync)
+
+    # ----------------------------------------------------------------- clients
+    def connect(
+        self,
+        name: str,
+        *,
+        service: object = None,
+        latency: float | None = None,
+        keep_frames: bool = True,
+    ) -> Client:
+        """Open a connection called ``name`` (its receiver name in the trace).
+
+        ``service`` is the time the client's application spends on each message (seconds: a
+        number, a distribution with ``draw(rng, n)``, or a callable ``(rng, n) -> array``);
+        ``None`` means the client library reads frames as they arrive and queues them for
+        :meth:`Client.get_message`. ``keep_frames=False`` skips that queue (bulk subscribers).
+        """
+        if name in self._clients and self._clients[name].connected:
+            raise ValueError(f"a connection named {name!r} is already open")
+        self._flush(self.sim.now)
+        if self.sim.now < self.down_until:
+            raise ConnectionError(f"Error connecting to {self.name}: connection refused")
+        client = self._clients.get(name)
+        if client is None:
+            client = Client(self, name, service=service, keep_frames=keep_frames,
+                            latency=self.config.latency if latency is None else latency)
+            self._clients[name] = client
+        else:
+            client._reopen()
+        self._trace.event(self.sim.now, "connect", name, epoch=client.epoch)
+        return client
+
+    @property
+    def clients(self) -> tuple[Client, ...]:
+        return tuple(c for c in self._clients.values() if c.connected)
+
+    def client(self, name: str) -> Client:
+        return self._clients[name]
+
+    # ----------------------------------------------------------------- feeding publishes
+    def feed(
+        self,
+        times: np.ndarray,
+        channels: Sequence[str | bytes] | np.ndarray,
+        sizes: np.ndarray | int,
+        source: str = "publisher",
+        channel_names: Sequence[str | bytes] | None = None,
+    ) -> np.ndarray:
+        """Queue PUBLISHes sent at ``times`` (sorted, not in the past); returns their message ids.
+
+        ``channels`` is one name per message, or integer indices into ``channel_names``. The
+        commands reach the server one link latency later and execute in arrival order with
+        everything else. This is how workloads drive the server without an event per message.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        n = len(times)
+        if n and times[0] < self.sim.now:
+            raise ValueError("cannot feed publishes in the past")
+        if channel_names is not None:
+            ids = np.array([self._chan_id(_encode(c)) for c in channel_names], dtype=np.int32)
+            chan = ids[np.asarray(channels, dtype=np.int64)] if n else ids[:0]
+        else:
+            uniq: dict[object, int] = {}
+            chan = np.fromiter(
+                (uniq.setdefault(c, self._chan_id(_encode(c))) for c in channels),
+                dtype=np.int32, count=n,
+            )
+        size = np.broadcast_to(np.asarray(sizes, dtype=np.int32), (n,)).copy()
+        msg = self._trace.new_message_ids(n)
+        src = np.full(n, self._trace.sources.id(source), dtype=np.int32)
+        arrive = times + self.config.latency
+        self._pending = self._pending.merged(_Batch(arrive, chan, size, msg, src, times))
+        self._wake()
+        return msg
+
+    def _chan_id(self, channel: bytes) -> int:
+        ident = self._trace.channels.id(channel.decode("utf-8", "surrogateescape"))
+        names = self._chan_names
+        if len(names) <= ident:
+            names.extend([None] * (ident + 1 - len(names)))
+            grown = np.zeros(max(2 * len(self._chan_len), ident + 1), dtype=np.int64)
+            grown[: len(self._chan_len)] = self._chan_len
+            self._chan_len = grown
+        names[ident] = channel
+        self._chan_len[ident] = len(channel)
+        return ident
+
+    def _pattern_lengths(self, via: np.ndarray) -> np.ndarray:
+        """Byte length of each subscription id's pattern (-1 entries give 0)."""
+        names = self._trace.subscriptions.names
+        table = np.array([len(n.encode("utf-8", "surrogateescape")) for n in names] or [0],
+                         dtype=np.int64)
+        return table[np.maximum(via, 0)]
+
+    def _pattern_id(self, pattern: bytes) -> int:
+        return self._trace.subscriptions.id(pattern.decode("utf-8", "surrogateescape"))
+
+    # ----------------------------------------------------------------- time keeping
+    def sync(self) -> None:
+        """Execute everything that has arrived and settle deliveries up to ``now``."""
+        self._flush(self.sim.now)
+
+    def _wake(self) -> None:
+        if self._ticker is None or not self._ticker.is_alive:
+            self._ticker = self.sim.env.process(self._tick())
+
+    def _busy(self) -> bool:
+        if len(self._pending):
+            return True
+        return any(len(c._pipe.q_read) or c._pipe.soft_since >= 0 for c in self._clients.values()
+                   if c.connected)
+
+    def _tick(self):
+        env = self.sim.env
+        while self._busy():
+            yield env.timeout(self.flush_interval)
+            self._flush(env.now)
+
+    # ----------------------------------------------------------------- the batch engine
+    def _flush(self, until: float) -> None:
+        """Execute pending publishes that arrived by ``until``; settle reads up to ``now``."""
+        while True:
+            pending = self._pending
+            k = int(np.searchsorted(pending.t, until, side="right"))
+            batch = pending.take(slice(0, k))
+            self._pending = pending.take(slice(k, None))
+            leftover = self._execute(batch, until)
+            if leftover is None:
+                return
+            self._pending = leftover.merged(self._pending)
+
+    def _execute(self, batch: _Batch, until: float) -> _Batch | None:
+        """Run one batch; return the part after a disconnect that must be re-planned, or None."""
+        now = self.sim.now
+        horizon = min(until, now)
+        down = batch.t < self.down_until
+        if down.any():
+            self._fail_publishes(batch.take(down))
+            batch = batch.take(~down)
+        n = len(batch)
+        receivers, groups = self._plan(batch)
+        if n:
+            n_pat = len(self._patterns)
+            cfg = self.config
+            fanout = np.array([len(r) for r in receivers], dtype=np.float64)
+            costs = (cfg.command_cost + n_pat * cfg.pattern_match_cost
+                     + fanout[groups.inverse] * cfg.delivery_cost)
+            done = fifo_departures(batch.t, costs, self._cpu_free)
+        else:
+            costs, done = _EMPTY_F, _EMPTY_F
+        # What each connected client gets from this batch, in execution order.
+        incoming: dict[Client, tuple[np.ndarray, np.ndarray]] = {}
+        for u, recv in enumerate(receivers):
+            idx = groups.indices(u)
+            for client, via in recv:
+                incoming.setdefault(client, ([], []))
+                incoming[client][0].append(idx)
+                incoming[client][1].append(via)
+        plans = {}
+        cut_time = math.inf
+        closing: tuple[Client, str] | None = None
+        for client in self._clients.values():
+            if not client.connected:
+                continue
+            parts = incoming.get(client)
+            if parts is None and not len(client._pipe.q_read) and client._pipe.soft_since < 0:
+                continue
+            plan = client._pipe.plan(self, client, batch, done, parts, horizon)
+            plans[client] = plan
+            if plan.close_time < cut_time:
+                cut_time, closing = plan.close_time, (client, plan.close_reason)
+        if closing is None:
+            cut = n
+            settle_to, cron_to = horizon, horizon
+        else:
+            cut = int(np.searchsorted(done, cut_time, side="right"))
+            settle_to, cron_to = min(horizon, cut_time), cut_time
+        # Commit publishes [0, cut).
+        if cut:
+            self._record_publishes(batch, done, costs, receivers, groups, cut)
+            self._cpu_free = float(done[cut - 1])
+        if self._absent and cut:
+            self._record_absent(batch, done, cut)
+        memory: dict[float, int] = {}
+        for client, plan in plans.items():
+            client._pipe.commit(self, client, plan, cut, settle_to, cron_to, memory)
+        self._record_memory(cron_to if closing else horizon, memory)
+        if closing is not None:
+            client, reason = closing
+            self._disconnect(client, cut_time, reason)
+            return batch.take(slice(cut, None))
+        return None
+
+    def _plan(self, batch: _Batch):
+        """Receivers (client, via) of each distinct channel in the batch, and the grouping."""
+        groups = _Groups(batch.chan)
+        receivers = [self._receivers_of(self._chan_names[c]) for c in groups.unique]
+        return receivers, groups
+
+    def _receivers_of(self, channel: bytes) -> list[tuple[Client, int]]:
+        found = [(c, -1) for c in self._channels.get(channel, ())]
+        for pattern, subs in self._patterns.items():
+            if self._matchers[pattern](channel):
+                via = self._pattern_id(pattern)
+                found.extend((c, via) for c in subs)
+        return found
+
+    def _record_publishes(self, batch, done, costs, receivers, groups, cut) -> None:
+        trace = self._trace
+        recv_count = np.array([len(r) for r in receivers], dtype=np.int32)[groups.inverse[:cut]]
+        trace.published.extend(
+            msg=batch.msg[:cut], t=batch.sent[:cut], source=batch.src[:cut],
+            channel=batch.chan[:cut], size=batch.size[:cut], partition=-1, offset=-1,
+        )
+        self._exec_table.extend(msg=batch.msg[:cut], t=done[:cut], receivers=recv_count)
+        self.busy_time += float(costs[:cut].sum())
+
+    def _record_absent(self, batch: _Batch, done: np.ndarray, cut: int) -> None:
+        """Copies that offline subscribers would have got: lost, with why they were offline."""
+        chan_names = self._chan_names
+        groups = _Groups(batch.chan[:cut])
+        for client, reason in self._absent.items():
+            for u, c in enumerate(groups.unique):
+                copies = client._intent_matches(chan_names[c])
+                if not copies:
+                    continue
+                idx = groups.indices(u)
+                for _ in range(copies):
+                    self._trace.dropped.extend(
+                        msg=batch.msg[idx], receiver=client.receiver, t=done[idx], reason=reason
+                    )
+
+    def _fail_publishes(self, batch: _Batch) -> None:
+        """PUBLISHes sent while the server was down: the connection was refused."""
+        self._trace.published.extend(
+            msg=batch.msg, t=batch.sent, source=batch.src, channel=batch.chan, size=batch.size,
+            partition=-1, offset=-1,
+        )
+        self._exec_table.extend(msg=batch.msg, t=batch.t, receivers=-1)
+        if self._absent:
+            reason = REASON_CODE["server-restart"]
+            for client in self._absent:
+                for i in range(len(batch)):
+                    copies = client._intent_matches(self._chan_names[batch.chan[i]])
+                    for _ in range(copies):
+                        self._trace.dropped.append(msg=int(batch.msg[i]), receiver=client.receiver,
+                                                   t=float(batch.t[i]), reason=reason)
+
+    def _record_memory(self, horizon: float, memory: dict[float, int]) -> None:
+        first, last = math.floor(self._mem_until) + 1, math.floor(horizon) + 1
+        ticks = np.arange(first, last, dtype=np.float64)
+        if len(ticks):
+            used = np.array([memory.get(float(t), 0) for t in ticks], dtype=np.int64)
+            self._memory_table.extend(t=ticks, output_buffers=used,
+                                      clients=len(self.clients))
+            self._mem_until = float(ticks[-1])
+
+    # ----------------------------------------------------------------- commands
+    def _command(self, client: Client, args: tuple[object, ...]):
+        if not client.connected:
+            raise ConnectionError("Connection closed by server.")
+        if not args:
+            raise ResponseError("empty command")
+        argv = [_encode(a) for a in args]
+        name = argv[0].decode("utf-8", "surrogateescape").lower()
+        now = self.sim.now
+        arrive = now + client._pipe.latency
+        self._flush(arrive)
+        if arrive < self.down_until:
+            raise ConnectionError("Connection closed by server.")
+        if name == "publish" and len(argv) == 3 and not client.subscription_count:
+            return self._publish_one(client, argv[1], argv[2], arrive)
+        at = max(arrive, self._cpu_free) + self.config.command_cost
+        self._cpu_free = at
+        self.busy_time += self.config.command_cost
+        arity = _ARITY.get(name)
+        if arity is None:
+            args_preview = " ".join(f"'{a.decode('utf-8', 'replace')}'" for a in argv[1:4])
+            raise ResponseError(
+                f"unknown command '{argv[0].decode('utf-8', 'replace')}', "
+                f"with args beginning with: {args_preview}" + (" " if args_preview else "")
+            )
+        if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
+            raise ResponseError(f"wrong number of arguments for '{name}' command")
+        if client.subscription_count and name not in _ALLOWED_WHEN_SUBSCRIBED:
+            raise ResponseError(
+                f"Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
+                "/ RESET are allowed in this context"
+            )
+        handler = getattr(self, f"_cmd_{name}")
+        return handler(client, argv[1:], at)
+
+    def _cmd_subscribe(self, client: Client, names: list[bytes], at: float) -> None:
+        for channel in names:
+            if channel not in client._channels:
+                client._channels[channel] = None
+                self._channels.setdefault(channel, {})[client] = None
+                self._trace.event(at, "subscribe", client.name, channel=channel)
+            client._ack(at, "subscribe", channel, client.subscription_count)
+        self._maybe_present(client)
+
+    def _cmd_psubscribe(self, client: Client, patterns: list[bytes], at: float) -> None:
+        for pattern in patterns:
+            if pattern not in client._patterns:
+                client._patterns[pattern] = None
+                if pattern not in self._patterns:
+                    self._patterns[pattern] = {}
+                    self._matchers[pattern] = compile_pattern(pattern)
+                self._patterns[pattern][client] = None
+                self._trace.event(at, "psubscribe", client.name, pattern=pattern)
+            client._ack(at, "psubscribe", pattern, client.subscription_count)
+        self._maybe_present(client)
+
+    def _cmd_unsubscribe(self, client: Client, names: list[bytes], at: float) -> None:
+        if not names:
+            if not client._channels:
+                client._ack(at, "unsubscribe", None, client.subscription_count)
+            names = list(client._channels)
+        for channel in names:
+            if channel in client._channels:
+                del client._channels[channel]
+                self._unlink(self._channels, channel, client)
+                self._trace.event(at, "unsubscribe", client.name, channel=channel)
+            client._ack(at, "unsubscribe", channel, client.subscription_count)
+
+    def _cmd_punsubscribe(self, client: Client, patterns: list[bytes], at: float) -> None:
+        if not patterns:
+            if not client._patterns:
+                client._ack(at, "punsubscribe", None, client.subscription_count)
+            patterns = list(client._patterns)
+        for pattern in patterns:
+            if pattern in client._patterns:
+                del client._patterns[pattern]
+                self._unlink(self._patterns, pattern, client)
+                self._trace.event(at, "punsubscribe", client.name, pattern=pattern)
+            client._ack(at, "punsubscribe", pattern, client.subscription_count)
+
+    def _unlink(self, table: dict[bytes, dict[Client, None]], key: bytes, client: Client) -> None:
+        subs = table[key]
+        del subs[client]
+        if not subs:  # Redis removes a channel's entry when its last subscriber leaves
+            del table[key]
+            if table is self._patterns:
+                del self._matchers[key]
+
+    def _publish_one(self, client: Client, channel: bytes, payload: bytes, arrive: float) -> int:
+        """PUBLISH from a client: a batch of one through the same engine (cost, fan-out, limits)."""
+        msg = self._trace.new_message_id()
+        self._payloads[msg] = payload
+        one = _Batch(np.array([arrive]), np.array([self._chan_id(channel)], dtype=np.int32),
+                     np.array([len(payload)], dtype=np.int32), np.array([msg], dtype=np.int64),
+                     np.array([self._trace.sources.id(client.name)], dtype=np.int32),
+                     np.array([self.sim.now]))
+        self._pending = one.merged(self._pending)
+        self._flush(arrive)
+        rows = self._exec_table
+        return int(rows["receivers"][len(rows) - 1])
+
+    def _cmd_pubsub(self, client: Client, argv: list[bytes], at: float):
+        sub = argv[0].lower()
+        rest = argv[1:]
+        if sub == b"channels" and len(rest) <= 1:
+            pattern = rest[0] if rest else None
+            return [c for c in self._channels if pattern is None or stringmatch(pattern, c)]
+        if sub == b"numsub":
+            out: list[object] = []
+            for channel in rest:
+                out += [channel, len(self._channels.get(channel, ()))]
+            return out
+        if sub == b"numpat" and not rest:
+            return len(self._patterns)
+        raise ResponseError(
+            f"unknown subcommand or wrong number of arguments for '{argv[0].decode()}'. "
+            "Try PUBSUB HELP."
+        )
+
+    def _cmd_ping(self, client: Client, argv: list[bytes], at: float):
+        if len(argv) > 1:
+            raise ResponseError("wrong number of arguments for 'ping' command")
+        if client.subscription_count:
+            client._push(at, frame_dict("pong", None, argv[0] if argv else b""))
+            return None
+        return argv[0] if argv else b"PONG"
+
+    def _cmd_echo(self, client: Client, argv: list[bytes], at: float) -> bytes:
+        return argv[0]
+
+    def _cmd_quit(self, client: Client, argv: list[bytes], at: float) -> bytes:
+        self._disconnect(client, at, "disconnected", quiet=True)
+        return b"OK"
+
+    def _cmd_reset(self, client: Client, argv: list[bytes], at: float) -> bytes:
+        for channel in list(client._channels):
+            self._unlink(self._channels, channel, client)
+            self._trace.event(at, "unsubscribe", client.name, channel=channel)
+        for pattern in list(client._patterns):
+            self._unlink(self._patterns, pattern, client)
+            self._trace.event(at, "punsubscribe", client.name, pattern=pattern)
+        client._channels.clear()
+        client._patterns.clear()
+        return b"RESET"
+
+    # ----------------------------------------------------------------- faults
+    def _disconnect(self, client: Client, at: float, reason: str, quiet: bool = False) -> None:
+        """Close ``client`` at ``at``: unread frames are lost, subscriptions are gone."""
+        code = REASON_CODE[reason]
+        pipe = client._pipe
+        lost = pipe.q_read > at
+        if lost.any():
+            self._trace.dropped.extend(msg=pipe.q_msg[lost], receiver=client.receiver, t=at,
+                                       reason=code)
+        keep = ~lost
+        if keep.any():
+            self._trace.delivered.extend(msg=pipe.q_msg[keep], receiver=client.receiver,
+                                         via=pipe.q_via[keep], t=pipe.q_done[keep])
+            client._inbox_messages(pipe, keep)
+        pipe.reset()
+        for channel in list(client._channels):
+            self._unlink(self._channels, channel, client)
+        for pattern in list(client._patterns):
+            self._unlink(self._patterns, pattern, client)
+        client._closed(at, reason)
+        if not quiet:
+            self.disconnections[reason] = self.disconnections.get(reason, 0) + 1
+        self._trace.event(at, "disconnect", client.name, reason=reason, epoch=client.epoch)
+        if client._intent_channels or client._intent_patterns:
+            self._absent[client] = code
+        client._on_disconnect(at, reason)
+
+    def kill_client(self, name: str, reason: str = "disconnected") -> None:
+        """``CLIENT KILL``: close a connection now (also used for network faults)."""
+        self._flush(self.sim.now)
+        client = self._clients[name]
+        if client.connected:
+            self._disconnect(client, self.sim.now, reason)
+
+    def restart(self, downtime: float = 1.0) -> None:
+        """Crash and restart the server now: every connection and subscription is lost, and
+        PUBLISH is refused for ``downtime`` seconds (nothing is persisted: pub/sub is not in
+        RDB or AOF)."""
+        now = self.sim.now
+        self._flush(now)
+        self.down_until = now + downtime
+        self._cpu_free = max(self._cpu_free, self.down_until)
+        self._trace.event(now, "server-restart", self.name, downtime=downtime)
+        for client in list(self._clients.values()):
+            if client.connected:
+                self._disconnect(client, now, "server-restart")
+
+    def _maybe_present(self, client: Client) -> None:
+        """A subscriber stops being counted as away once it has resubscribed to all it meant."""
+        if client in self._absent and not (
+            client._intent_channels.difference(client._channels)
+            or set(client._intent_patterns).difference(client._patterns)
+        ):
+            del self._absent[client]
+
+    # ----------------------------------------------------------------- introspection
+    def output_buffer_bytes(self, name: str) -> int:
+        """Bytes counted against ``client-output-buffer-limit`` for ``name`` right now."""
+        self.sync()
+        return self._clients[name]._pipe.occupancy(self.sim.now, self.config.socket_buffer)
+
+    def utilisation(self) -> float:
+        """Fraction of elapsed simulated time the main thread was busy."""
+        return self.busy_time / self.sim.now if self.sim.now > 0 else 0.0
+
+
+class _Groups:
+    """Indices of a batch grouped by channel id, in execution order within each group."""
+
+    __slots__ = ("_order", "_starts", "inverse", "unique")
+
+    def __init__(self, chan: np.ndarray) -> None:
+        if len(chan) == 0:
+            self.unique = np.empty(0, dtype=np.int32)
+            self.inverse = np.empty(0, dtype=np.int64)
+            self._order = np.empty(0, dtype=np.int64)
+            self._starts = np.zeros(1, dtype=np.int64)
+            return
+        self._order = np.argsort(chan, kind="stable")
+        ordered = chan[self._order]
+        self.unique, starts, self.inverse = np.unique(ordered, return_index=True,
+                                                      return_inverse=True)
+        inverse = np.empty(len(chan), dtype=np.int64)
+        inverse[self._order] = self.inverse
+        self.inverse = inverse
+        self._starts = np.append(starts, len(chan))
+
+    def indices(self, u: int) -> np.ndarray:
+        return self._order[self._starts[u]:self._starts[u + 1]]
+
+
+__all__ = ["RedisPubSub", "_Pipe"]
