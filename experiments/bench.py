@@ -133,7 +133,7 @@ def _chosen(cases: Mapping[str, BenchCase], names: Sequence[str] | None) -> list
     for name in names or ():
         check_known(name, cases, "bench case")
     picked = [cases[n] for n in names] if names else list(cases.values())
-    wanted = {c.name for c in picked} | {c.baseline for c in picked if c.baseline in cases}
+    wanted = {c.name for c in picked} | {c.baseline for c in picked if c.baseline}
     ordered = sorted((c for c in cases.values() if c.name in wanted),
                      key=lambda c: (not c.is_baseline, list(cases).index(c.name)))
     return ordered

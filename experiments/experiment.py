@@ -100,8 +100,10 @@ class Experiment:
     - ``quick``: overrides for ``--quick``, a size that runs in seconds.
     - ``run(params, seed) -> RunResult``: one replication; must be a module-level function (it
       is sent to worker processes by reference) and must draw all randomness from ``seed``.
-    - ``plot(results, out_dir) -> [paths]``: optional; without it the runner draws a default
-      figure per metric.
+    - ``plot(results, out_dir) -> [paths]``: optional; ``out_dir`` is ``figures/<name>/`` under
+      ``--out`` and ``results`` are the successful runs; save with
+      :func:`experiments.plotting.save_figure`. Without it the runner draws a default figure
+      per metric.
     - ``check(results)``: optional; asserts the expected qualitative outcome (tests call it, the
       report shows whether it held).
     """

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from experiments.experiment import Experiment, UsageError, check_known
+from experiments.experiment import Experiment, UsageError, check_known, closest
 
 if TYPE_CHECKING:
     from experiments.bench import BenchCase
@@ -113,4 +113,10 @@ def all_bench_cases(extra_modules: Iterable[str] = ()) -> dict[str, BenchCase]:
             if case.name in found:
                 raise RegistryError(f"two bench cases are named {case.name!r} ({module_name})")
             found[case.name] = case
+    for case in found.values():
+        if case.baseline is not None and case.baseline not in found:
+            hint = closest(case.baseline, found)
+            suggestion = f"; did you mean {hint!r}?" if hint else ""
+            raise RegistryError(f"bench case {case.name!r} compares with unknown baseline "
+                                f"{case.baseline!r}{suggestion}")
     return found

@@ -143,7 +143,7 @@ def execute(
                 bar.update()
             return results
         slots: list[RunResult | None] = [None] * len(specs)
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(specs)))
         try:
             futures: dict[Future[RunResult], int] = {
                 pool.submit(run_one, experiments[spec.experiment].run, spec, version): i
@@ -161,3 +161,23 @@ def execute(
             raise
         pool.shutdown()
         return [r for r in slots if r is not None]
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    seed: int = 0,
+    replications: int = 1,
+    quick: bool = False,
+    overrides: Params | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    jobs: int = 1,
+) -> list[RunResult]:
+    """Plan and execute one experiment without a progress bar (for tests and notebooks).
+
+    ``experiment.check(run_experiment(experiment, quick=True, replications=2))`` is how a
+    scenario's test asserts its expected outcome.
+    """
+    specs = plan([experiment], seed=seed, replications=replications, quick=quick,
+                 overrides=overrides, sweep=sweep)
+    return execute({experiment.name: experiment}, specs, jobs=jobs, progress=False)

@@ -65,3 +65,15 @@ def test_targets_pass_and_miss():
 def test_unknown_case_is_named():
     with pytest.raises(UsageError, match=r"unknown bench case 'naive-redis'; did you mean"):
         run_bench(all_bench_cases(), ["naive-redis"], isolate=False)
+
+
+def test_a_case_naming_an_unknown_baseline_is_a_registry_error(tmp_path, monkeypatch):
+    from experiments.registry import RegistryError
+
+    (tmp_path / "bad_bench.py").write_text(
+        "from experiments.bench import BenchCase, BenchOutcome\n"
+        "def run(n):\n    return BenchOutcome(n, 0)\n"
+        "BENCH_CASES = (BenchCase('x', 'x', run, 10, baseline='naive-redis-fanuot'),)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RegistryError, match="did you mean 'naive-redis-fanout'"):
+        all_bench_cases(["bad_bench"])
