@@ -1,0 +1,181 @@
+"""Turn run results into files: tidy ``results.csv``, figures, and ``report.md``.
+
+Every file is written atomically. The CSV has one row per experiment x parameter point x
+replication x model x metric; a failed run has one row with its error and no metric. Apart from
+``wall_time_s``, a rerun with the same seed writes the same CSV byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from experiments.atomic import write_text
+from experiments.experiment import Experiment, RunResult
+from experiments.stats import summarise
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "experiment", "point", "params", "model", "metric", "value", "unit",
+    "replication", "seed", "version", "wall_time_s", "error",
+)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What :func:`write_outputs` wrote, and what it found."""
+
+    csv: Path
+    report: Path
+    figures: dict[str, list[Path]] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+    failed_runs: int = 0
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def csv_rows(results: Sequence[RunResult]) -> Iterator[dict[str, str]]:
+    """The tidy rows of ``results`` as dicts of strings keyed by :data:`CSV_COLUMNS`."""
+    for r in results:
+        common = {
+            "experiment": r.experiment, "point": r.point,
+            "params": json.dumps(dict(r.params), sort_keys=True, default=str),
+            "replication": str(r.replication), "seed": str(r.seed), "version": r.version,
+            "wall_time_s": f"{r.wall_time_s:.6f}",
+        }
+        if not r.ok:
+            last = r.error.strip().splitlines()[-1] if r.error and r.error.strip() else "error"
+            yield {**common, "model": "", "metric": "", "value": "", "unit": "", "error": last}
+            continue
+        for m in r.metrics:
+            yield {**common, "model": m.model, "metric": m.metric, "value": _cell(m.value),
+                   "unit": m.unit, "error": ""}
+
+
+def to_csv(results: Sequence[RunResult]) -> str:
+    """``results`` as tidy CSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(results))
+    return buf.getvalue()
+
+
+def to_dataframe(results: Sequence[RunResult]) -> Any:
+    """``results`` as a pandas ``DataFrame`` (needs pandas), with ``value`` numeric."""
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(to_csv(results)), keep_default_na=False,
+                        dtype={"point": str, "model": str, "metric": str, "unit": str})
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame
+
+
+def check_outcome(exp: Experiment, results: Sequence[RunResult]) -> str:
+    """Whether the expected outcome held, in a few words, for the report."""
+    failed = [r for r in results if not r.ok]
+    if exp.check is None:
+        return "not checked (the experiment has no check)"
+    if failed:
+        return f"not checked: {len(failed)} of {len(results)} runs failed"
+    if not results:
+        return "not checked: no runs"
+    try:
+        exp.check(results)
+    except AssertionError as exc:
+        return f"**did not hold**: {exc}" if str(exc) else "**did not hold**"
+    except Exception as exc:
+        return f"check raised {exc!r}"
+    return "held"
+
+
+def draw_figures(exp: Experiment, results: Sequence[RunResult], out_dir: Path) -> list[Path]:
+    """The experiment's own figures, or the default ones; a plotting error is raised."""
+    from experiments.plotting import default_figures
+
+    ok = [r for r in results if r.ok]
+    if not ok:
+        return []
+    if exp.plot is not None:
+        return [Path(p) for p in exp.plot(ok, out_dir)]
+    return default_figures(ok, out_dir, exp.name)
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "–"
+    if abs(x) >= 1e4 and abs(x) < 1e15:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def _experiment_section(exp: Experiment, results: Sequence[RunResult], figures: list[Path],
+                        check: str, out: Path, figure_error: str | None) -> list[str]:
+    lines = [f"## {exp.name}", "", f"**Question.** {exp.question}", "",
+             f"**Expected.** {exp.expected}", "", f"**Expected outcome check:** {check}", ""]
+    if results:
+        params = ", ".join(f"`{k}={v}`" for k, v in results[0].params.items())
+        lines += [f"**Parameters** (first point): {params}", ""]
+    summaries = summarise(results)
+    points = list(dict.fromkeys(s.point for s in summaries))
+    for point in points:
+        if len(points) > 1 or point != "default":
+            lines += [f"### {point}", ""]
+        lines += ["| model | metric | mean | 95% CI | unit | n |", "|---|---|---:|---|---|---:|"]
+        for s in summaries:
+            if s.point == point:
+                ci = f"[{_fmt(s.low)}, {_fmt(s.high)}]" if math.isfinite(s.low) else "–"
+                lines.append(f"| {s.model} | {s.metric} | {_fmt(s.mean)} | {ci} | {s.unit} "
+                             f"| {s.n} |")
+        lines.append("")
+    pngs = [p for p in figures if p.suffix == ".png"]
+    if pngs:
+        lines += ["**Figures.**", ""]
+        for png in pngs:
+            rel = os.path.relpath(png, out)
+            svg = os.path.relpath(png.with_suffix(".svg"), out)
+            lines += [f"![{png.stem}]({rel}) ([SVG]({svg}))", ""]
+    if figure_error:
+        lines += ["**Plotting failed:**", "", "```", figure_error.rstrip(), "```", ""]
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        lines += [f"<details><summary>Run failed: point {r.point}, replication {r.replication}, "
+                  f"seed {r.seed}</summary>", "", "```", (r.error or "").rstrip(), "```", "",
+                  "</details>", ""]
+    return lines
+
+
+def write_outputs(out: str | Path, experiments: Sequence[Experiment],
+                  results: Sequence[RunResult], header: Sequence[str] = ()) -> Outputs:
+    """Write ``results.csv``, the figures (``figures/<experiment>/``) and ``report.md``."""
+    out = Path(out)
+    csv_path = write_text(out / "results.csv", to_csv(results))
+    lines = ["# brokersim experiment report", "", *header, ""]
+    figures: dict[str, list[Path]] = {}
+    checks: dict[str, str] = {}
+    for exp in experiments:
+        mine = [r for r in results if r.experiment == exp.name]
+        figure_error = None
+        try:
+            figures[exp.name] = draw_figures(exp, mine, out / "figures" / exp.name)
+        except Exception:
+            figures[exp.name], figure_error = [], traceback.format_exc()
+        checks[exp.name] = check_outcome(exp, mine)
+        lines += _experiment_section(exp, mine, figures[exp.name], checks[exp.name], out,
+                                     figure_error)
+    report = write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
+    failed = sum(not r.ok for r in results)
+    return Outputs(csv_path, report, figures, checks, failed)
