@@ -9,6 +9,7 @@ from models.redis_pubsub import RedisPubSub
 from models.redis_pubsub.frames import message_frame_size
 from models.redis_pubsub.subscriber import Subscriber
 from sim import Simulation
+from sim.network import Link
 from sim.trace import REASON_CODE
 
 
@@ -208,3 +209,33 @@ def test_same_seed_same_trace():
     for name in ("delivered", "dropped", "published"):
         for col in a.tables[name].columns:
             assert np.array_equal(a.tables[name][col], b.tables[name][col])
+
+
+def test_thin_network_link_makes_a_fast_subscriber_slow():
+    """A subscriber behind a 256 KiB/s link receiving ~1 MB/s is cut like a slow reader."""
+    s = Simulation(seed=8)
+    r = RedisPubSub(s)
+    thin = Subscriber(r, "thin", ["c"], link=Link(latency="1ms", bandwidth="256kb"),
+                      reconnect_delay=None)
+    Subscriber(r, "lan", ["c"], reconnect_delay=None)
+    _feed_every_ms(r, 0, 60, size=1000, channel="c")
+    s.run(until=70)
+    assert thin.disconnects and thin.disconnects[0][1] == "output-buffer-limit"
+    frame = int(message_frame_size(1, 1000))
+    growth = 1000 * frame - 256 * 1024
+    cfg = r.config
+    expected = (cfg.client_output_buffer_limit.hard + cfg.socket_buffer) / growth
+    assert thin.disconnects[0][0] == pytest.approx(expected, abs=0.05)
+    lan = s.trace.delivered["receiver"] == s.trace.receivers.id("lan")
+    assert lan.sum() == 60_000
+
+
+def test_jitter_never_reorders_a_connection():
+    s = Simulation(seed=9)
+    r = RedisPubSub(s)
+    Subscriber(r, "j", ["c"], link=Link(latency="1ms", jitter="2ms"), reconnect_delay=None)
+    _feed_every_ms(r, 0, 5, size=10, channel="c")
+    s.run(until=6)
+    msgs = s.trace.delivered["msg"]
+    assert len(msgs) == 5000 and (np.diff(msgs) > 0).all()
+    assert (np.diff(s.trace.delivered["t"]) >= 0).all()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from models.redis_pubsub.frames import frame_dict, message_frame_size, pmessage_frame_size
+from sim.network import Link
 from sim.queueing import fifo_departures
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class _Plan:
     read: np.ndarray
     done: np.ndarray
     service: np.ndarray
+    departed: np.ndarray
+    arrived: np.ndarray
     close_time: float = math.inf
     close_reason: str = ""
     soft_since: int = -1
@@ -75,9 +78,10 @@ class _Plan:
 class _Pipe:
     """The frames on their way to one client, not yet read by its application."""
 
-    latency: float
+    link: Link
     sampler: Any
     rng: np.random.Generator
+    link_rng: np.random.Generator
     q_msg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_I))
     q_via: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     q_chan: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
@@ -89,6 +93,28 @@ class _Pipe:
     done_at: float = 0.0
     soft_since: int = -1
     checked_until: float = 0.0
+    wire_free_at: float = 0.0
+    last_arrival: float = -math.inf
+
+    @property
+    def latency(self) -> float:
+        return self.link.latency
+
+    def arrivals(self, append: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """When frames appended at ``append`` reach the client: the wire (``bandwidth``) is a
+        FIFO, then ``latency`` plus ``jitter``; TCP never reorders. Returns (departed, arrived)."""
+        link = self.link
+        if link.bandwidth is None:
+            departed = np.maximum(append, self.wire_free_at)
+        else:
+            departed = fifo_departures(append, size / link.bandwidth, self.wire_free_at)
+        arrived = departed + link.latency
+        jitter = link._jitter
+        if jitter is not None:
+            arrived += jitter.draw(self.link_rng, len(arrived))
+            arrived[0] = max(arrived[0], self.last_arrival)
+            np.maximum.accumulate(arrived, out=arrived)
+        return departed, arrived
 
     def reset(self) -> None:
         empty_f, empty_i = np.empty(0, dtype=_F), np.empty(0, dtype=_I)
@@ -137,14 +163,15 @@ class _Pipe:
                 pat_len = server._pattern_lengths(via)
                 size = np.where(via >= 0, pmessage_frame_size(pat_len, chan_len, payload), size)
             append = done[pub]
+            departed, arrived = self.arrivals(append, size)
             service = self.draw(len(pub))
-            finish = fifo_departures(append + self.latency, service, self.done_at)
+            finish = fifo_departures(arrived, service, self.done_at)
             plan = _Plan(pub, batch.msg[pub], via, chan, size, append, finish - service, finish,
-                         service)
+                         service, departed, arrived)
         else:
             e = np.empty(0, dtype=_F)
             ei = np.empty(0, dtype=_I)
-            plan = _Plan(ei, ei, ei.astype(np.int32), ei.astype(np.int32), ei, e, e, e, e)
+            plan = _Plan(ei, ei, ei.astype(np.int32), ei.astype(np.int32), ei, e, e, e, e, e, e)
         self.scan(plan, server.config, horizon)
         return plan
 
@@ -203,7 +230,8 @@ class _Pipe:
                 self.spare = np.concatenate((unused, self.spare))
             plan = _Plan(plan.pub[:n_keep], plan.msg[:n_keep], plan.via[:n_keep],
                          plan.chan[:n_keep], plan.size[:n_keep], plan.append[:n_keep],
-                         plan.read[:n_keep], plan.done[:n_keep], plan.service[:n_keep])
+                         plan.read[:n_keep], plan.done[:n_keep], plan.service[:n_keep],
+                         plan.departed[:n_keep], plan.arrived[:n_keep])
             self.scan(plan, server.config, cron_to)
         for t, used in zip(plan.ticks.tolist(), plan.tick_occupancy.tolist(), strict=True):
             if used:
@@ -212,6 +240,8 @@ class _Pipe:
         self.soft_since = plan.soft_since
         if len(plan.pub):
             self.done_at = float(plan.done[-1])
+            self.wire_free_at = float(plan.departed[-1])
+            self.last_arrival = float(plan.arrived[-1])
             if len(self.q_msg):
                 self.q_msg = np.concatenate((self.q_msg, plan.msg))
                 self.q_via = np.concatenate((self.q_via, plan.via))
@@ -241,7 +271,7 @@ class Client:
     """One connection. Create it with :meth:`RedisPubSub.connect`."""
 
     def __init__(self, server: RedisPubSub, name: str, *, service: object, keep_frames: bool,
-                 latency: float) -> None:
+                 link: Link) -> None:
         self.server = server
         self.name = name
         self.receiver = server.sim.trace.receiver(name)
@@ -252,8 +282,9 @@ class Client:
         self._patterns: dict[bytes, None] = {}
         self._intent_channels: set[bytes] = set()
         self._intent_patterns: dict[bytes, Any] = {}
-        self._pipe = _Pipe(latency, _service_sampler(service),
-                           server.sim.rng(f"redis/{name}/service"))
+        self._pipe = _Pipe(link, _service_sampler(service),
+                           server.sim.rng(f"redis/{name}/service"),
+                           server.sim.rng(f"redis/{name}/link"))
         self._inbox: list[tuple[float, int, dict]] = []
         self._seq = 0
         self._disconnect_listeners: list = []
@@ -375,7 +406,8 @@ class Client:
         self.closed_at = self.close_reason = None
         self._pipe.reset()
         self._pipe.checked_until = math.floor(self.server.sim.now)
-        self._pipe.done_at = self.server.sim.now
+        self._pipe.done_at = self._pipe.wire_free_at = self.server.sim.now
+        self._pipe.last_arrival = -math.inf
 
     def _on_disconnect(self, at: float, reason: str) -> None:
         for callback in list(self._disconnect_listeners):

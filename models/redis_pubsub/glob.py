@@ -41,7 +41,7 @@ from collections.abc import Callable
 __all__ = ["MAX_STAR_NESTING", "PatternCache", "compile_pattern", "stringmatch", "tokenize"]
 
 MAX_STAR_NESTING = 1000
-"""Redis gives up (no match) below this many nested ``*`` recursions (``nesting > 1000``)."""
+"""Deepest ``*`` recursion Redis allows; a match needing more is "no match" (``nesting > 1000``)."""
 
 Token = frozenset[int] | None
 """One pattern token: ``None`` for a ``*`` group, else the set of byte values it accepts."""

@@ -43,6 +43,7 @@ from models.redis_pubsub.config import RedisConfig
 from models.redis_pubsub.errors import ConnectionError, ResponseError
 from models.redis_pubsub.frames import frame_dict
 from models.redis_pubsub.glob import compile_pattern, stringmatch
+from sim.network import Link
 from sim.queueing import fifo_departures
 from sim.simulation import Simulation
 from sim.trace import REASON_CODE
@@ -160,6 +161,7 @@ class RedisPubSub:
         *,
         service: object = None,
         latency: float | None = None,
+        link: Link | None = None,
         keep_frames: bool = True,
     ) -> Client:
         """Open a connection called ``name`` (its receiver name in the trace).
@@ -168,6 +170,9 @@ class RedisPubSub:
         number, a distribution with ``draw(rng, n)``, or a callable ``(rng, n) -> array``);
         ``None`` means the client library reads frames as they arrive and queues them for
         :meth:`Client.get_message`. ``keep_frames=False`` skips that queue (bulk subscribers).
+        ``link`` (a :class:`sim.network.Link`: latency, jitter, bandwidth) is the network from
+        the server to this client; ``latency`` alone is a shortcut, and the default is the
+        server's ``latency`` setting. Commands from the client take ``link.latency`` to arrive.
         """
         if name in self._clients and self._clients[name].connected:
             raise ValueError(f"a connection named {name!r} is already open")
@@ -176,8 +181,9 @@ class RedisPubSub:
             raise ConnectionError(f"Error connecting to {self.name}: connection refused")
         client = self._clients.get(name)
         if client is None:
-            client = Client(self, name, service=service, keep_frames=keep_frames,
-                            latency=self.config.latency if latency is None else latency)
+            if link is None:
+                link = Link(latency=self.config.latency if latency is None else latency)
+            client = Client(self, name, service=service, keep_frames=keep_frames, link=link)
             self._clients[name] = client
         else:
             client._reopen()

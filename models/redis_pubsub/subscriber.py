@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from models.redis_pubsub.errors import ConnectionError
+from sim.network import Link
 
 if TYPE_CHECKING:
     from models.redis_pubsub.client import Client
@@ -35,6 +36,7 @@ class Subscriber:
         service: object = None,
         reconnect_delay: float | None = 1.0,
         latency: float | None = None,
+        link: Link | None = None,
     ) -> None:
         self.server = server
         self.name = name
@@ -44,7 +46,7 @@ class Subscriber:
         self.disconnects: list[tuple[float, str]] = []
         self._offline_until = -1.0
         self.client: Client = server.connect(name, service=service, latency=latency,
-                                             keep_frames=False)
+                                             link=link, keep_frames=False)
         self.client.intend(self.channels, self.patterns)
         self.client.on_disconnect(self._on_disconnect)
         self._subscribe()
