@@ -60,6 +60,24 @@ _ARITY = {  # Redis command arity: n >= 0 exact, n < 0 at least -n (including th
     "subscribe": -2, "psubscribe": -2, "unsubscribe": -1, "punsubscribe": -1, "publish": 3,
     "pubsub": -2, "ping": -1, "echo": 2, "quit": -1, "reset": 1,
 }
+_PUBSUB_ARITY = {  # PUBSUB subcommands (counting "PUBSUB <sub>") as in Redis 7's command table
+    b"channels": -2, b"numsub": -2, b"numpat": 2, b"help": 2, b"shardchannels": -2,
+    b"shardnumsub": -2,
+}
+# Real Redis commands this model does not simulate: known, so that a subscribed RESP2
+# connection gets Redis's "Can't execute" error for them rather than "unknown command".
+_OTHER_REDIS_COMMANDS = frozenset(
+    "append auth bgsave bitcount blmove blpop brpop client command config copy dbsize decr "
+    "decrby del discard dump eval evalsha exec exists expire expireat flushall flushdb get "
+    "getbit getdel getex getset hdel hello hexists hget hgetall hincrby hkeys hlen hmget hmset "
+    "hset hvals incr incrby incrbyfloat info keys lastsave lindex linsert llen lmove lpop lpush "
+    "lrange lset ltrim memory mget monitor move mset multi object persist pexpire pfadd pfcount "
+    "psetex pttl randomkey rename replicaof restore role rpop rpush sadd save scan scard script "
+    "sdiff select set setbit setex setnx shutdown sinter sismember slaveof slowlog smembers sort "
+    "spop spublish srandmember srem ssubscribe strlen sunion sunsubscribe time touch ttl type "
+    "unlink unwatch wait watch xack xadd xlen xread xreadgroup zadd zcard zcount zincrby zrange "
+    "zrangebyscore zrank zrem zrevrange zrevrank zscore".split()
+)
 
 
 def _encode(arg: object) -> bytes:
@@ -237,7 +255,8 @@ class RedisPubSub:
         return msg
 
     def publish_workload(self, workload: Workload) -> simpy.Process:
-        """Drive PUBLISHes from a :class:`sim.workload.Workload` (targets are channel names).
+        """Drive PUBLISHes from a :class:`sim.workload.Workload` (targets are channel names),
+        starting now (the workload's time 0).
 
         Messages are handed to the server a little ahead of their send time, in arrays, so a
         million publishes cost a few hundred simulation events; each producer is a source in
@@ -248,12 +267,13 @@ class RedisPubSub:
         sources = np.array([self._trace.sources.id(p) for p in workload.producer_names],
                            dtype=np.int32)
         step = self.flush_interval
+        origin = self.sim.now  # the workload's time 0 is when it is started
 
         def push(until: float) -> None:
-            batch = feed.take(until)
+            batch = feed.take(until - origin)
             if len(batch):
-                self.feed(batch.t, batch.target, batch.size, source=sources[batch.producer],
-                          channel_names=names)
+                self.feed(batch.t + origin, batch.target, batch.size,
+                          source=sources[batch.producer], channel_names=names)
 
         def run():
             env = self.sim.env
@@ -465,18 +485,34 @@ class RedisPubSub:
         self._cpu_free = at
         self.busy_time += self.config.command_cost
         arity = _ARITY.get(name)
-        if arity is None:
+        if arity is None and name not in _OTHER_REDIS_COMMANDS:
             args_preview = " ".join(f"'{a.decode('utf-8', 'replace')}'" for a in argv[1:4])
             raise ResponseError(
                 f"unknown command '{argv[0].decode('utf-8', 'replace')}', "
                 f"with args beginning with: {args_preview}" + (" " if args_preview else "")
             )
-        if (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity):
-            raise ResponseError(f"wrong number of arguments for '{name}' command")
+        fullname = name
+        if name == "pubsub" and len(argv) >= 2:
+            sub = argv[1].lower()
+            if sub not in _PUBSUB_ARITY:
+                raise ResponseError(
+                    f"unknown subcommand '{argv[1].decode('utf-8', 'replace')}'. "
+                    "Try PUBSUB HELP."
+                )
+            fullname, arity = f"pubsub|{sub.decode()}", _PUBSUB_ARITY[sub]
+        if arity is not None and (
+            (arity >= 0 and len(argv) != arity) or (arity < 0 and len(argv) < -arity)
+        ):
+            raise ResponseError(f"wrong number of arguments for '{fullname}' command")
         if client.subscription_count and name not in _ALLOWED_WHEN_SUBSCRIBED:
             raise ResponseError(
-                f"Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
-                "/ RESET are allowed in this context"
+                f"Can't execute '{fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                "QUIT / RESET are allowed in this context"
+            )
+        if arity is None:
+            raise ResponseError(
+                f"brokersim does not simulate '{name}': only the Pub/Sub commands (SUBSCRIBE, "
+                "UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB, PING, ECHO, QUIT, RESET)"
             )
         handler = getattr(self, f"_cmd_{name}")
         return handler(client, argv[1:], at)
@@ -558,8 +594,16 @@ class RedisPubSub:
             for channel in rest:
                 out += [channel, len(self._channels.get(channel, ()))]
             return out
-        if sub == b"numpat" and not rest:
+        if sub == b"numpat":
             return len(self._patterns)
+        if sub == b"shardchannels" and len(rest) <= 1:
+            return []  # sharded Pub/Sub (SSUBSCRIBE) is not modelled: no shard channels
+        if sub == b"shardnumsub":
+            return [x for channel in rest for x in (channel, 0)]
+        if sub == b"help":
+            return [b"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    b"CHANNELS [<pattern>]", b"NUMPAT", b"NUMSUB [<channel> ...]",
+                    b"SHARDCHANNELS [<pattern>]", b"SHARDNUMSUB [<shardchannel> ...]", b"HELP"]
         raise ResponseError(
             f"unknown subcommand or wrong number of arguments for '{argv[0].decode()}'. "
             "Try PUBSUB HELP."
