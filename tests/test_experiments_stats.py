@@ -65,7 +65,7 @@ def test_summarise_groups_by_point_model_metric_and_skips_failed_runs():
 
     rows = summarise([result("a", 0, 0.1), result("a", 1, 0.3), result("b", 0, 0.5),
                       result("b", 1, 99.0, error="boom")])
-    assert [(s.point, s.model, s.n, s.mean) for s in rows] == pytest.approx(
-        [("a", "redis", 2, 0.2), ("a", "kafka", 2, 0.0), ("b", "redis", 1, 0.5),
-         ("b", "kafka", 1, 0.0)])
+    assert [(s.point, s.model, s.n) for s in rows] == [
+        ("a", "redis", 2), ("a", "kafka", 2), ("b", "redis", 1), ("b", "kafka", 1)]
+    assert [s.mean for s in rows] == pytest.approx([0.2, 0.0, 0.5, 0.0])
     assert rows[0].unit == "fraction"
