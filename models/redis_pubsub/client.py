@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 _F = np.float64
 _I = np.int64
+TCP_RTO_MIN = 0.2
+"""Linux's minimum TCP retransmission timeout (``TCP_RTO_MIN``, 200 ms): the least a lost
+segment delays everything behind it on the connection."""
 
 
 def _service_sampler(service: object):
@@ -89,12 +92,18 @@ class _Pipe:
     q_append: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
     q_read: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
     q_done: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
+    q_arrive: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
+    q_service: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
     spare: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_F))
     done_at: float = 0.0
     soft_since: int = -1
     checked_until: float = 0.0
     wire_free_at: float = 0.0
     last_arrival: float = -math.inf
+    settled_done: float = 0.0
+    cuts: list = field(default_factory=list)  # [start, end] windows of a cut link (end=inf)
+    extra_latency: float = 0.0
+    loss: float = 0.0
 
     @property
     def latency(self) -> float:
@@ -108,19 +117,44 @@ class _Pipe:
             departed = np.maximum(append, self.wire_free_at)
         else:
             departed = fifo_departures(append, size / link.bandwidth, self.wire_free_at)
-        arrived = departed + link.latency
+        arrived = departed + (link.latency + self.extra_latency)
         jitter = link._jitter
         if jitter is not None:
             arrived += jitter.draw(self.link_rng, len(arrived))
+        if self.loss > 0:  # a lost segment waits for TCP's retransmission (RTO >= 200 ms)
+            arrived += np.where(self.link_rng.random(len(arrived)) < self.loss, TCP_RTO_MIN, 0.0)
+        for start, end in self.cuts:  # bytes sent into a cut wait for the heal, then resend
+            blocked = (departed >= start) & (departed < end)
+            if blocked.any():
+                arrived[blocked] = np.maximum(arrived[blocked], end + link.latency)
+        if len(arrived):
             arrived[0] = max(arrived[0], self.last_arrival)
             np.maximum.accumulate(arrived, out=arrived)
         return departed, arrived
+
+    def heal(self, t: float) -> None:
+        """The cut ends at ``t``: frames held back arrive one latency later, in order, and the
+        reader takes them up again (its reads re-planned from where it stopped)."""
+        for window in self.cuts:
+            if window[1] == math.inf:
+                window[1] = t
+        if not len(self.q_arrive):
+            self.last_arrival = min(self.last_arrival, t)
+            return
+        arrive = self.q_arrive.copy()
+        blocked = ~np.isfinite(arrive)
+        arrive[blocked] = t + self.link.latency + self.extra_latency
+        np.maximum.accumulate(arrive, out=arrive)
+        service = self.q_service
+        finish = fifo_departures(arrive, service, self.settled_done)
+        self.q_arrive, self.q_read, self.q_done = arrive, finish - service, finish
+        self.done_at, self.last_arrival = float(finish[-1]), float(arrive[-1])
 
     def reset(self) -> None:
         empty_f, empty_i = np.empty(0, dtype=_F), np.empty(0, dtype=_I)
         self.q_msg, self.q_size = empty_i, empty_i
         self.q_via = self.q_chan = np.empty(0, dtype=np.int32)
-        self.q_append = self.q_read = self.q_done = empty_f
+        self.q_append = self.q_read = self.q_done = self.q_arrive = self.q_service = empty_f
         self.soft_since = -1
 
     def draw(self, n: int) -> np.ndarray:
@@ -250,21 +284,26 @@ class _Pipe:
                 self.q_append = np.concatenate((self.q_append, plan.append))
                 self.q_read = np.concatenate((self.q_read, plan.read))
                 self.q_done = np.concatenate((self.q_done, plan.done))
+                self.q_arrive = np.concatenate((self.q_arrive, plan.arrived))
+                self.q_service = np.concatenate((self.q_service, plan.service))
             else:
                 self.q_msg, self.q_via, self.q_chan = plan.msg, plan.via, plan.chan
                 self.q_size, self.q_append = plan.size, plan.append
                 self.q_read, self.q_done = plan.read, plan.done
+                self.q_arrive, self.q_service = plan.arrived, plan.service
         settled = int(np.searchsorted(self.q_read, settle_to, side="right"))
         if settled:
             head = slice(0, settled)
             server._trace.delivered.extend(msg=self.q_msg[head], receiver=client.receiver,
                                            via=self.q_via[head], t=self.q_done[head])
             client._inbox_messages(self, head)
+            self.settled_done = float(self.q_done[settled - 1])
             tail = slice(settled, None)
             self.q_msg, self.q_via = self.q_msg[tail], self.q_via[tail]
             self.q_chan = self.q_chan[tail]
             self.q_size, self.q_append = self.q_size[tail], self.q_append[tail]
             self.q_read, self.q_done = self.q_read[tail], self.q_done[tail]
+            self.q_arrive, self.q_service = self.q_arrive[tail], self.q_service[tail]
 
 
 class Client:
@@ -406,8 +445,10 @@ class Client:
         self.closed_at = self.close_reason = None
         self._pipe.reset()
         self._pipe.checked_until = math.floor(self.server.sim.now)
-        self._pipe.done_at = self._pipe.wire_free_at = self.server.sim.now
-        self._pipe.last_arrival = -math.inf
+        pipe = self._pipe
+        pipe.done_at = pipe.wire_free_at = pipe.settled_done = self.server.sim.now
+        pipe.last_arrival = -math.inf
+        pipe.cuts = [w for w in pipe.cuts if w[1] == math.inf]  # a cut outlives a reconnect
 
     def _on_disconnect(self, at: float, reason: str) -> None:
         for callback in list(self._disconnect_listeners):

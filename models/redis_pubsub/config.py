@@ -68,6 +68,10 @@ class RedisConfig:
     (``PROTO_REPLY_CHUNK_BYTES``), which ``getClientOutputBufferMemoryUsage`` does not count."""
     latency: float = 100e-6
     """One-way network latency between a client and the server, seconds (a LAN hop)."""
+    tcp_keepalive: float = 300.0
+    """``tcp-keepalive`` (Redis default 300 s). Redis sets ``TCP_KEEPIDLE`` to it and probes
+    3 times every third of it (``anetKeepAlive``), so a peer cut off by the network is found
+    dead and closed about ``2 x tcp-keepalive`` after the cut."""
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, object] | None = None) -> RedisConfig:
@@ -101,6 +105,8 @@ def _coerce(attr: str, value: object) -> object:
             if not 1 <= hz <= 500:
                 raise ValueError("hz must be between 1 and 500")
             return hz
+        if attr == "tcp_keepalive":
+            return parse_duration(value)  # type: ignore[arg-type]
         if attr == "socket_buffer":
             return parse_size(value)  # type: ignore[arg-type]
         seconds = parse_duration(value)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -43,11 +44,15 @@ from models.redis_pubsub.config import RedisConfig
 from models.redis_pubsub.errors import ConnectionError, ResponseError
 from models.redis_pubsub.frames import frame_dict
 from models.redis_pubsub.glob import compile_pattern, stringmatch
+from sim.faults import Fault
 from sim.network import Link
 from sim.queueing import fifo_departures
 from sim.simulation import Simulation
 from sim.trace import REASON_CODE
 from sim.workload import Workload
+
+if TYPE_CHECKING:
+    from models.redis_pubsub.subscriber import Subscriber
 
 _EMPTY_F = np.empty(0, dtype=np.float64)
 _EMPTY_I = np.empty(0, dtype=np.int64)
@@ -152,6 +157,7 @@ class RedisPubSub:
         self._patterns: dict[bytes, dict[Client, None]] = {}
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
         self._clients: dict[str, Client] = {}
+        self._apps: dict[str, Subscriber] = {}  # subscriber applications, for client faults
         self._chan_names: list[bytes | None] = []
         self._chan_len = np.zeros(0, dtype=np.int64)
         self._payloads: dict[int, bytes] = {}  # payloads of interactive PUBLISHes, by message id
@@ -662,6 +668,80 @@ class RedisPubSub:
             self._absent[client] = code
         client._on_disconnect(at, reason)
 
+    # ----------------------------------------------------------------- fault injection
+    def fault_targets(self) -> set[str]:
+        """Party names for :class:`sim.faults.FaultSchedule`: the server and every client."""
+        return {self.name, *self._clients, *self._apps}
+
+    def apply_fault(self, fault: Fault) -> None:
+        """Carry out one fault (see :mod:`sim.faults`) on the server or a client."""
+        action, now = fault.action, self.sim.now
+        if isinstance(fault.target, tuple):
+            self._link_fault(fault)
+        elif fault.target == self.name:
+            if action == "crash":
+                self._crash(down_until=math.inf)
+            elif action == "restart":
+                self._flush(now)
+                self.down_until = now
+                self._trace.event(now, "server-up", self.name)
+            elif action == "pause":  # the main thread stalls (a fork, a slow disk, swapping)
+                self._flush(now)
+                self._cpu_free = max(self._cpu_free, now) + fault.params["duration"]
+            else:
+                raise ValueError(f"the Redis server cannot {action!r}")
+        else:
+            app = self._apps.get(fault.target)
+            if action in ("crash", "restart") and app is not None:
+                app.crash() if action == "crash" else app.restart()
+            elif action in ("crash", "disconnect"):
+                reason = "client-crash" if action == "crash" else "disconnected"
+                self.kill_client(fault.target, reason)
+            elif action in ("restart", "reconnect"):
+                if app is not None:
+                    app.reconnect_now()
+                elif not self._clients[fault.target].connected:
+                    self.connect(fault.target)
+            else:
+                raise ValueError(f"a Redis client cannot {action!r}")
+
+    def _link_fault(self, fault: Fault) -> None:
+        a, b = fault.target
+        if self.name not in (a, b):
+            raise ValueError(f"link faults need the server {self.name!r} as one end: {fault}")
+        client = self._clients[b if a == self.name else a]
+        pipe, now = client._pipe, self.sim.now
+        self._flush(now)
+        if fault.action == "cut":
+            # one-way from the client to the server leaves the pushes flowing
+            if fault.params["direction"] == "both" or a == self.name:
+                pipe.cuts.append([now, math.inf])
+                dead_at = now + 2 * self.config.tcp_keepalive
+                self.sim.call_at(dead_at, self._keepalive_check, client, now)
+        elif fault.action == "heal":
+            pipe.heal(now)
+            self._wake()
+        elif fault.action == "latency":
+            pipe.extra_latency = fault.params["extra"]
+        elif fault.action == "loss":
+            pipe.loss = fault.params["p"]
+
+    def _keepalive_check(self, client: Client, cut_at: float) -> None:
+        """TCP keepalive found the peer dead: Redis closes the connection."""
+        if client.connected and any(w[0] == cut_at and w[1] == math.inf
+                                    for w in client._pipe.cuts):
+            self.kill_client(client.name, "network-cut")
+
+    def _crash(self, down_until: float) -> None:
+        now = self.sim.now
+        self._flush(now)
+        self.down_until = down_until
+        self._cpu_free = max(self._cpu_free, now)
+        self._trace.event(now, "server-restart", self.name, down_until=down_until)
+        for client in list(self._clients.values()):
+            if client.connected:
+                self._disconnect(client, now, "server-restart")
+
     def kill_client(self, name: str, reason: str = "disconnected") -> None:
         """``CLIENT KILL``: close a connection now (also used for network faults)."""
         self._flush(self.sim.now)
@@ -673,14 +753,7 @@ class RedisPubSub:
         """Crash and restart the server now: every connection and subscription is lost, and
         PUBLISH is refused for ``downtime`` seconds (nothing is persisted: pub/sub is not in
         RDB or AOF)."""
-        now = self.sim.now
-        self._flush(now)
-        self.down_until = now + downtime
-        self._cpu_free = max(self._cpu_free, self.down_until)
-        self._trace.event(now, "server-restart", self.name, downtime=downtime)
-        for client in list(self._clients.values()):
-            if client.connected:
-                self._disconnect(client, now, "server-restart")
+        self._crash(down_until=self.sim.now + downtime)
 
     def _maybe_present(self, client: Client) -> None:
         """A subscriber stops being counted as away once it has resubscribed to all it meant."""

@@ -45,6 +45,8 @@ class Subscriber:
         self.reconnect_delay = reconnect_delay
         self.disconnects: list[tuple[float, str]] = []
         self._offline_until = -1.0
+        self.crashed = False
+        server._apps[name] = self
         self.client: Client = server.connect(name, service=service, latency=latency,
                                              link=link, keep_frames=False)
         self.client.intend(self.channels, self.patterns)
@@ -59,13 +61,13 @@ class Subscriber:
 
     def _on_disconnect(self, _client: Client, t: float, reason: str) -> None:
         self.disconnects.append((t, reason))
-        if self.reconnect_delay is not None:
+        if self.reconnect_delay is not None and not self.crashed:
             at = max(t + self.reconnect_delay, self._offline_until)
             self.server.sim.call_at(at, self._try_reconnect)
 
     def _try_reconnect(self) -> None:
         sim = self.server.sim
-        if self.client.connected or sim.now < self._offline_until:
+        if self.client.connected or self.crashed or sim.now < self._offline_until:
             return
         try:
             self.server.connect(self.name)
@@ -85,6 +87,23 @@ class Subscriber:
             sim.call_at(at + duration, self._try_reconnect)
 
         sim.call_at(at, leave)
+
+    def crash(self) -> None:
+        """The application dies now: its connection closes (reason ``client-crash``) and it
+        does not come back until :meth:`restart`."""
+        self.crashed = True
+        if self.client.connected:
+            self.server.kill_client(self.name, "client-crash")
+
+    def restart(self) -> None:
+        """The application starts again: it connects and subscribes to what it meant to."""
+        self.crashed = False
+        self.reconnect_now()
+
+    def reconnect_now(self) -> None:
+        """Connect and resubscribe now (if not connected already)."""
+        self._offline_until = -1.0
+        self._try_reconnect()
 
     @property
     def connected(self) -> bool:
