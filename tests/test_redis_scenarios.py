@@ -239,3 +239,21 @@ def test_jitter_never_reorders_a_connection():
     msgs = s.trace.delivered["msg"]
     assert len(msgs) == 5000 and (np.diff(msgs) > 0).all()
     assert (np.diff(s.trace.delivered["t"]) >= 0).all()
+
+
+def test_disconnect_right_after_publish_is_traced_after_it():
+    """A PUBLISH already on its way is executed before the server sees the subscriber's socket
+    close, so it counts the subscriber, and the copy is lost to the disconnect - in that order."""
+    s = Simulation(seed=1)
+    r = RedisPubSub(s)
+    a = r.connect("a")
+    a.execute("SUBSCRIBE", "c")
+    s.run(until=1)
+    assert r.connect("p").execute("PUBLISH", "c", "x") == 1
+    a.disconnect()
+    s.run(until=2)
+    executed = float(s.trace.tables["redis_publish"]["t"][-1])
+    closed = s.trace.events_of("disconnect")[-1].t
+    assert executed <= closed
+    assert s.trace.drop_counts() == {"disconnected": 1}
+    assert float(s.trace.dropped["t"][0]) == closed

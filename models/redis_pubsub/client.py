@@ -374,8 +374,13 @@ class Client:
         return tuple(self._patterns)
 
     def disconnect(self) -> None:
-        """Close the connection now: frames not yet read are lost, and so are subscriptions."""
-        self.server.kill_client(self.name, "disconnected")
+        """Close the connection now: the server sees it one latency later, after the commands
+        that reached it first; frames not yet read are lost, and so are subscriptions."""
+        self.server.kill_client(self.name, "disconnected", at=self.server.sim.now + self.latency)
+
+    @property
+    def latency(self) -> float:
+        return self._pipe.latency
 
     def reconnect(self) -> Client:
         """Open the connection again (a new server-side client: no subscriptions)."""

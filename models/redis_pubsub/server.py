@@ -680,10 +680,10 @@ class RedisPubSub:
             self._link_fault(fault)
         elif fault.target == self.name:
             if action == "crash":
-                self._crash(down_until=math.inf)
+                self._crash(downtime=math.inf)
             elif action == "restart":
                 self._flush(now)
-                self.down_until = now
+                self.down_until = max(now, self._cpu_free)
                 self._trace.event(now, "server-up", self.name)
             elif action == "pause":  # the main thread stalls (a fork, a slow disk, swapping)
                 self._flush(now)
@@ -732,28 +732,37 @@ class RedisPubSub:
                                     for w in client._pipe.cuts):
             self.kill_client(client.name, "network-cut")
 
-    def _crash(self, down_until: float) -> None:
-        now = self.sim.now
-        self._flush(now)
-        self.down_until = down_until
-        self._cpu_free = max(self._cpu_free, now)
-        self._trace.event(now, "server-restart", self.name, down_until=down_until)
+    def _crash(self, downtime: float) -> None:
+        """The server dies once the command it is running is done (so the trace stays causal:
+        nothing executes after the crash) and refuses connections for ``downtime`` seconds."""
+        self._flush(self.sim.now)
+        at = max(self.sim.now, self._cpu_free)
+        self.down_until = at + downtime
+        self._cpu_free = at
+        self._trace.event(at, "server-restart", self.name, down_until=self.down_until)
         for client in list(self._clients.values()):
             if client.connected:
-                self._disconnect(client, now, "server-restart")
+                self._disconnect(client, at, "server-restart")
 
-    def kill_client(self, name: str, reason: str = "disconnected") -> None:
-        """``CLIENT KILL``: close a connection now (also used for network faults)."""
-        self._flush(self.sim.now)
+    def kill_client(self, name: str, reason: str = "disconnected", at: float | None = None
+                    ) -> None:
+        """Close a connection (``CLIENT KILL``, a fault, a client going away).
+
+        It takes effect at ``at`` (default now) or, if later, when the main thread finishes the
+        commands already queued before it: the event loop handles a closed socket between
+        commands, so everything that arrived earlier executes first.
+        """
+        at = self.sim.now if at is None else at
+        self._flush(at)
         client = self._clients[name]
         if client.connected:
-            self._disconnect(client, self.sim.now, reason)
+            self._disconnect(client, max(at, self._cpu_free), reason)
 
     def restart(self, downtime: float = 1.0) -> None:
         """Crash and restart the server now: every connection and subscription is lost, and
         PUBLISH is refused for ``downtime`` seconds (nothing is persisted: pub/sub is not in
         RDB or AOF)."""
-        self._crash(down_until=self.sim.now + downtime)
+        self._crash(downtime)
 
     def _maybe_present(self, client: Client) -> None:
         """A subscriber stops being counted as away once it has resubscribed to all it meant."""
