@@ -74,5 +74,24 @@ value bytes of records sent through ``Producer.send`` (the bulk path has no payl
 """
 
 from models.kafka import errors
+from models.kafka.batches import BulkSend
+from models.kafka.cluster import KafkaCluster, Partition, Topic
+from models.kafka.config import load, validate
+from models.kafka.log import Log
+from models.kafka.producer import Producer
+from models.kafka.records import Deletion, RecordBatch, RecordMetadata
 
-__all__ = ["errors"]
+__all__ = [
+    "BulkSend",
+    "Deletion",
+    "KafkaCluster",
+    "Log",
+    "Partition",
+    "Producer",
+    "RecordBatch",
+    "RecordMetadata",
+    "Topic",
+    "errors",
+    "load",
+    "validate",
+]
