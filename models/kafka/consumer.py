@@ -225,6 +225,7 @@ class Consumer:
         self._heartbeat: simpy.Process | None = None
         self._last_poll = float(self.env.now)
         self._closed = False
+        self._closing = False
         self.crashed = False
         self.stats = {"polls": 0, "records": 0, "fetches": 0, "commits": 0, "commit_failures": 0,
                       "rebalances": 0, "resets": 0}
@@ -327,7 +328,7 @@ class Consumer:
         timer = env.timeout(deadline - env.now)
         while True:
             yield self._wake_event() | timer
-            if self._closed:
+            if self._closing:
                 return ConsumerRecords()
             now = float(env.now)
             self._last_poll = now
@@ -351,7 +352,7 @@ class Consumer:
     def _drain(self, limit: int, now: float) -> ConsumerRecords:
         out = ConsumerRecords()
         ready = self._ready
-        if not ready:
+        if not ready or self._closing:
             return out
         assigned = self._assigned
         skipped = []
@@ -647,6 +648,18 @@ class Consumer:
         member, generation = self._member_id, self._generation
         if not self._subscription:
             member, generation = None, -1
+        elif generation < 0:
+            # ConsumerCoordinator: group management without a generation fails before sending
+            error = CommitFailedError("Commit cannot be completed since the consumer is not "
+                                      "part of an active group for auto partition assignment; "
+                                      "it is likely that the consumer was kicked out of the "
+                                      "group.")
+            self.stats["commit_failures"] += 1
+            if callback is not None:
+                callback(offsets, error)
+            if raise_errors:
+                raise error
+            return error
         yield env.timeout(self.cluster.link.delay())
         if self.crashed:
             return None
@@ -678,24 +691,39 @@ class Consumer:
             return
         if self._auto_commit and now >= self._next_auto_commit:
             self._next_auto_commit = now + self._auto_commit_interval
-            if self._assigned and not self._joining:
+            if self._assigned and not self._joining and (self._generation >= 0
+                                                         or not self._subscription):
                 self.commit_async()
         if self._subscription and self._rejoin_needed and not self._joining:
-            self._joining = True
-            self._rejoin_needed = False
-            self.env.process(self._join())
+            self._join_prepare()
 
-    def _join(self):
-        env = self.env
-        group = self._group
-        if self._auto_commit and self._assigned:
-            yield self.env.process(self._commit(None, raise_errors=False))  # onJoinPrepare
-        if self._closed:
-            return
+    def _join_prepare(self) -> None:
+        """``onJoinPrepare``: commit (auto-commit on), give up partitions, send JoinGroup."""
+        self._joining = True
+        self._rejoin_needed = False
         owned = tuple(sorted(self._assigned))
         owned_generation = self._generation
-        if not self._cooperative:
-            self._revoke(list(self._assigned), "rebalance")
+        positions = None
+        if self._member_id is None or self._generation < 0:
+            # membership was lost (evicted, left on poll timeout): partitions are lost, unsaved
+            self._revoke(list(self._assigned), "lost", lost=True)
+        else:
+            if self._auto_commit:
+                positions = self._positions()
+            if not self._cooperative:
+                self._revoke(list(self._assigned), "rebalance")
+        self.env.process(self._join(positions, owned, owned_generation))
+
+    def _join(self, positions: dict | None, owned: tuple[TopicPartition, ...],
+              owned_generation: int):
+        env = self.env
+        group = self._group
+        if positions:
+            # Java blocks poll() in a commitSync here; the partitions are already revoked
+            # (eager), so no record is handed out meanwhile
+            yield env.process(self._commit(positions, raise_errors=False))
+        if self._closed:
+            return
         yield env.timeout(self.cluster.link.delay())
         if self._closed:
             return
@@ -715,8 +743,7 @@ class Consumer:
         if self._closed:
             return
         if result is None or result.member_id != self._member_id:
-            self._lose("removed while joining")
-            self._rejoin_needed = True
+            self._reset_generation()
             return
         self._generation = result.generation
         self.stats["rebalances"] += 1
@@ -748,10 +775,12 @@ class Consumer:
         if self._listener is not None and hasattr(self._listener, hook):
             getattr(self._listener, hook)(set(tps))
 
-    def _lose(self, reason: str) -> None:
-        """Membership is gone (evicted, or left on poll timeout): partitions are lost."""
-        self._revoke(list(self._assigned), reason, lost=True)
+    def _reset_generation(self) -> None:
+        """Membership is gone (evicted, or left on poll timeout). As the Java client, the
+        partitions stay in hand until the next ``poll()`` declares them lost, and commits fail
+        with ``CommitFailedError`` meanwhile."""
         self._member_id, self._generation = None, -1
+        self._rejoin_needed = True
 
     def _heartbeats(self):
         """The heartbeat thread: every ``heartbeat.interval.ms`` while the consumer lives."""
@@ -761,24 +790,23 @@ class Consumer:
             if self._closed or self._member_id is None or self._joining:
                 continue
             if env.now - self._last_poll > self._max_poll_interval:
-                # "consumer poll timeout has expired": leave, the next poll() rejoins
-                member = self._member_id
-                self._lose("poll-timeout")
-                self._group.leave(member, "poll-timeout")
-                self._rejoin_needed = True
+                # "consumer poll timeout has expired": LeaveGroup; the next poll() rejoins
+                self._group.leave(self._member_id, "poll-timeout")
+                self._reset_generation()
                 continue
             code = self._group.heartbeat(self._member_id, self._generation)
             if code == REBALANCE_IN_PROGRESS:
                 self._rejoin_needed = True
             elif code in (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION):
-                self._lose(code.lower())
-                self._rejoin_needed = True
+                self._reset_generation()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> simpy.Event:
         """Commit (if auto-commit is on), leave the group, stop. An event to wait for."""
         self._check_open()
+        self._closing = True  # a poll() in progress returns empty, later ones raise
+        self._wakeup()
         return self.env.process(self._close())
 
     def _close(self):
@@ -796,7 +824,7 @@ class Consumer:
         """The process dies now: no commit, no LeaveGroup; the session times out later."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = self._closing = True
         self.crashed = True
         self._assigned.clear()
         self._ready.clear()
@@ -806,8 +834,9 @@ class Consumer:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        """True once ``close()`` was called (or the consumer crashed)."""
+        return self._closing
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closing:
             raise IllegalStateError("This consumer has already been closed.")
