@@ -621,14 +621,15 @@ class Consumer:
         (the positions of all assigned partitions unless ``offsets`` are given, each the next
         offset to read) and fails with ``CommitFailedError`` when the group has moved on."""
         self._check_open()
-        return self.env.process(self._commit(self._offsets(offsets), raise_errors=True))
+        offsets = self._positions() if offsets is None else self._offsets(offsets)
+        return self.env.process(self._commit(offsets, raise_errors=True))
 
     def commit_async(self, offsets: Mapping[TopicPartition, Any] | None = None,
                      callback: Callable[[dict, KafkaError | None], None] | None = None
                      ) -> simpy.Event:
         """Asynchronous commit: the event gives None or the error; it never fails."""
         self._check_open()
-        offsets = self._offsets(offsets)
+        offsets = self._positions() if offsets is None else self._offsets(offsets)
         return self.env.process(self._commit(offsets, raise_errors=False, callback=callback))
 
     @staticmethod
@@ -637,11 +638,10 @@ class Consumer:
             return None
         return {TopicPartition(*tp): int(getattr(v, "offset", v)) for tp, v in offsets.items()}
 
-    def _commit(self, offsets: dict | None, raise_errors: bool, callback=None):
+    def _commit(self, offsets: dict, raise_errors: bool, callback=None):
+        """OffsetCommit of ``offsets`` (taken when the commit was called)."""
         if self._group is None:
             raise KafkaError("InvalidGroupIdException: commit needs a group.id")
-        if offsets is None:
-            offsets = self._positions()
         if not offsets:
             return None
         env = self.env
@@ -811,7 +811,7 @@ class Consumer:
 
     def _close(self):
         if self._auto_commit and self._assigned:
-            yield self.env.process(self._commit(None, raise_errors=False))
+            yield self.env.process(self._commit(self._positions(), raise_errors=False))
         member = self._member_id
         self._revoke(list(self._assigned), "close")
         if member is not None and self._group is not None:
