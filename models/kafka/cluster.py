@@ -212,8 +212,13 @@ class Partition:
     # ---- broker side: produce --------------------------------------------------------------
     def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
                key: np.ndarray | None, null: np.ndarray | None, acks: str,
-               producer_id: int = -1, base_sequence: int = -1) -> AppendResult:
-        """Handle one batch of a produce request on the leader (at the current time)."""
+               producer_id: int = -1, base_sequence: int = -1,
+               record: bool = True) -> AppendResult:
+        """Handle one batch of a produce request on the leader (at the current time).
+
+        ``record=False`` leaves the ``appended`` trace row to the caller (the producer writes
+        one row set per request).
+        """
         now = self.cluster.env.now
         n = len(msg)
         if acks == "all" and len(self.isr) < self.min_insync_replicas:
@@ -249,7 +254,7 @@ class Partition:
         if history is not None:
             history.append((base_sequence, base_sequence + n - 1, base))
         cluster = self.cluster
-        if cluster.tracing:
+        if record and cluster.tracing:
             cluster.appended.extend(msg=msg, channel=self.topic_id, partition=self.index,
                                     offset=np.arange(base, base + n), t=now)
         delay = self._hw_delay(base + n)

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from models.kafka.accumulator import PartitionQueue
 from models.kafka.batches import BulkSend, Feed, ProducerBatch
 from models.kafka.config import load
 from models.kafka.errors import (
@@ -119,14 +120,11 @@ class Producer:
         self.max_block = cfg["max.block.ms"] / 1000.0
         self._rng = self.sim.rng(f"kafka/producer/{self.client_id}")
         self._sticky: dict[str, StickyPartitioner] = {}
-        self._queues: dict[Any, deque[ProducerBatch]] = {}
-        self._open: dict[Any, ProducerBatch] = {}
-        self._feeds: dict[Any, deque[Feed]] = {}
+        self._pqs: dict[Any, PartitionQueue] = {}
+        self._by_broker: dict[int, list[PartitionQueue]] = {}
         self._inflight: dict[int, int] = {}
-        self._inflight_parts: dict[Any, int] = {}
-        self._next_seq: dict[Any, int] = {}
-        self._acked_seq: dict[Any, int] = {}
         self._drain_index: dict[int, int] = {}
+        self._expire_at = float("inf")
         self._unfinished: dict[int, ProducerBatch] = {}
         self._next_batch_id = 0
         self._buffered = 0
@@ -217,8 +215,9 @@ class Producer:
             if len(idx):
                 cum = np.zeros(len(idx) + 1, dtype=np.int64)
                 np.cumsum(sizes[idx], out=cum[1:])
-                self._feeds.setdefault(t.partitions[p], deque()).append(
-                    Feed(bulk, idx, times[idx], cum))
+                pq = self._pq(t.partitions[p])
+                pq.feeds.append(Feed(bulk, idx, times[idx], cum))
+                self._refresh(pq)
         self._wake_at(float(times[0]))
         return bulk
 
@@ -320,17 +319,32 @@ class Producer:
         return parts
 
     # ---- accumulator ---------------------------------------------------------------------
+    def _pq(self, part) -> PartitionQueue:
+        pq = self._pqs.get(part)
+        if pq is None:
+            pq = self._pqs[part] = PartitionQueue(part)
+            peers = self._by_broker.setdefault(pq.broker, [])
+            peers.append(pq)
+            peers.sort(key=lambda q: (q.part.topic, q.part.index))
+            self._inflight.setdefault(pq.broker, 0)
+        return pq
+
+    def _refresh(self, pq: PartitionQueue) -> None:
+        pq.refresh(self.env.now, self.linger, self.batch_size, self.delivery_timeout)
+        if pq.expire_at < self._expire_at:
+            self._expire_at = pq.expire_at
+
     def _accumulate(self, part, msg, ts, size, key_id, null, event, ksize, vsize) -> None:
-        batch = self._open.get(part)
+        pq = self._pq(part)
+        batch = pq.open
         if batch is not None and batch.nbytes + size > self.batch_size:
             batch.full = True
-            del self._open[part]
-            batch = None
+            pq.open = batch = None
             self._wake()
         if batch is None:
             batch = self._new_batch(part, self.env.now)
-            self._queues.setdefault(part, deque()).append(batch)
-            self._open[part] = batch
+            pq.queue.append(batch)
+            pq.open = batch
             if self.linger > 0:
                 self.env.timeout(self.linger).callbacks.append(self._on_timer)
             else:
@@ -339,8 +353,9 @@ class Producer:
         self._buffered += size
         if batch.nbytes >= self.batch_size:
             batch.full = True
-            del self._open[part]
+            pq.open = None
             self._wake()
+        self._refresh(pq)
 
     def _new_batch(self, part, created: float) -> ProducerBatch:
         batch = ProducerBatch(self._next_batch_id, part, created, created + self.linger)
@@ -358,13 +373,11 @@ class Producer:
             self._blocked.remove(record)
         except ValueError:
             return  # admitted meanwhile
-        self._record_failure(np.array([record[1]]), record[0],
-                             BufferExhaustedError(
-                                 f"Failed to allocate {record[3]} bytes within the configured "
-                                 f"max blocking time {self.config['max.block.ms']} ms."))
-        record[6].fail(BufferExhaustedError(f"Failed to allocate {record[3]} bytes within the "
-                                            f"configured max blocking time "
-                                            f"{self.config['max.block.ms']} ms."))
+        error = BufferExhaustedError(
+            f"Failed to allocate {record[3]} bytes within the configured max blocking time "
+            f"{self.config['max.block.ms']} ms.")
+        self._record_failure(np.array([record[1]]), record[0], error)
+        record[6].fail(error)
 
     def _admit_blocked(self) -> None:
         while self._blocked and self._buffered + self._blocked[0][3] <= self.buffer_memory:
@@ -372,6 +385,8 @@ class Producer:
 
     # ---- sender --------------------------------------------------------------------------
     def _wake(self) -> None:
+        """Run the sender after everything else scheduled for this instant (the sender thread
+        runs after the application's sends)."""
         if not self._wake_pending:
             self._wake_pending = True
             self.env.timeout(0).callbacks.append(self._on_wake)
@@ -394,156 +409,139 @@ class Producer:
         self._run_sender()
 
     def _run_sender(self) -> None:
+        """One pass of Kafka's ``Sender.sendProducerData``: expire, then drain ready brokers."""
         now = self.env.now
-        flushing = bool(self._flush_waiters)
-        self._expire(now)
-        by_broker: dict[int, list] = {}
-        next_time = float("inf")
-        for part in list(self._queues.keys() | self._feeds.keys()):
-            ready, wake = self._partition_ready(part, now, flushing)
-            if ready:
-                by_broker.setdefault(part.leader, []).append(part)
-            elif wake < next_time:
-                next_time = wake
+        if now >= self._expire_at:
+            self._expire(now)
+        flushing = bool(self._flush_waiters) or self._closed
         acks0 = self.acks == "0"
-        for broker in by_broker:
-            while acks0 or self._inflight.get(broker, 0) < self.max_in_flight:
-                batches = self._drain(broker, now)
+        limit = self.max_in_flight
+        inflight = self._inflight
+        next_t = self._expire_at
+        for broker, pqs in self._by_broker.items():
+            while acks0 or inflight[broker] < limit:
+                if not any(pq.ready_at <= now or (flushing and pq.sendable(now)) for pq in pqs):
+                    break
+                batches = self._drain(broker, pqs, now)
                 if not batches:
                     break
                 self._send(broker, batches, now)
-                if not any(self._partition_ready(p, now, flushing)[0]
-                           for p in self._broker_parts(broker)):
-                    break
-        for part in list(self._queues.keys() | self._feeds.keys()):
-            ready, wake = self._partition_ready(part, now, flushing)
-            if not ready and wake < next_time:
-                next_time = wake
-        if next_time < float("inf"):
-            self._wake_at(max(next_time, now))
+            if acks0 or inflight[broker] < limit:
+                for pq in pqs:
+                    if now < pq.ready_at < next_t:
+                        next_t = pq.ready_at
+        if next_t < float("inf"):
+            self._wake_at(next_t)
 
-    def _broker_parts(self, broker: int) -> list:
-        return [p for p in (self._queues.keys() | self._feeds.keys()) if p.leader == broker]
-
-    def _partition_ready(self, part, now: float, flushing: bool) -> tuple[bool, float]:
-        """(ready to drain now, else when to look again)."""
-        queue = self._queues.get(part)
-        if queue:
-            head = queue[0]
-            if head.retry_at > now:
-                return False, min(head.retry_at, head.created + self.delivery_timeout)
-            if head.base_seq >= 0 and self._inflight_parts.get(part, 0):
-                return False, head.created + self.delivery_timeout  # a response will wake us
-            if head.full or len(queue) > 1 or head.attempts or flushing or self._closed \
-                    or now >= head.deadline:
-                return True, now
-            return False, head.deadline
-        feeds = self._feeds.get(part)
-        while feeds and feeds[0].remaining == 0:
-            feeds.popleft()
-        if not feeds:
-            self._feeds.pop(part, None)
-            return False, float("inf")
-        feed = feeds[0]
-        first = feed.t[feed.pos]
-        if first > now:
-            return False, float(first)
-        ready_at = feed.ready_at(self.linger, self.batch_size)
-        if flushing or ready_at <= now:
-            return True, now
-        return False, ready_at
-
-    def _drain(self, broker: int, now: float) -> list[ProducerBatch]:
-        """Head batches of the broker's partitions for one request (``drainBatchesForOneNode``)."""
-        parts = sorted(self._broker_parts(broker), key=lambda p: (p.topic, p.index))
-        if not parts:
-            return []
-        start = self._drain_index.get(broker, 0) % len(parts)
+    def _drain(self, broker: int, pqs: list[PartitionQueue], now: float) -> list[ProducerBatch]:
+        """Head batches of the broker's partitions for one request (``drainBatchesForOneNode``),
+        ready or not, up to ``max.request.size``, starting after the previous start."""
+        n = len(pqs)
+        start = self._drain_index.get(broker, 0) % n
         self._drain_index[broker] = start + 1
         out: list[ProducerBatch] = []
         size = 0
-        for i in range(len(parts)):
-            part = parts[(start + i) % len(parts)]
-            batch = self._peek(part, now)
+        cut: list[ProducerBatch] = []
+        for i in range(n):
+            pq = pqs[(start + i) % n]
+            batch = self._peek(pq, now)
             if batch is None:
                 continue
             if out and size + batch.nbytes > self.max_request_size:
                 break
-            self._take(part, batch)
+            if not (pq.queue and pq.queue[0] is batch):
+                cut.append(batch)  # freshly cut from a bulk feed: sent now
+            self._take(pq, batch)
             out.append(batch)
             size += batch.nbytes
+        if cut:
+            self._trace_published(cut)
         return out
 
-    def _peek(self, part, now: float) -> ProducerBatch | None:
-        queue = self._queues.get(part)
+    def _peek(self, pq: PartitionQueue, now: float) -> ProducerBatch | None:
+        queue = pq.queue
         if queue:
             head = queue[0]
-            if head.retry_at > now:
+            if head.retry_at > now or (head.base_seq >= 0 and pq.inflight):
                 return None
-            if head.base_seq >= 0 and self._inflight_parts.get(part, 0):
-                return None  # a retried batch waits for the partition's in-flight batches
             return head
-        feeds = self._feeds.get(part)
-        if not feeds:
-            return None
-        feed = feeds[0]
-        end = feed.arrived(now)
-        if end <= feed.pos:
-            return None
-        batch = self._cut(part, feed, feed.cut(end, self.batch_size))
-        self._queues.setdefault(part, deque()).append(batch)
-        return batch
+        feeds = pq.feeds
+        while feeds:
+            feed = feeds[0]
+            if feed.pos < len(feed.idx):
+                end = feed.arrived(now)
+                if end <= feed.pos:
+                    return None
+                return self._cut(pq.part, feed, feed.cut(end, self.batch_size))
+            feeds.popleft()
+        return None
 
     def _cut(self, part, feed: Feed, end: int) -> ProducerBatch:
-        """Make a batch of the feed's next records up to ``end`` (they count as sent now)."""
+        """A batch of the feed's next records up to ``end`` (they count as sent now)."""
         batch = ProducerBatch.from_feed(self._next_batch_id, part, feed, end, self.linger,
                                         feed.bulk.keys[feed.idx[feed.pos:end]])
         self._next_batch_id += 1
         self._unfinished[batch.id] = batch
         self._buffered += batch.nbytes
-        if self._tracing:
-            self._trace.published.extend(
-                msg=batch.msg, t=batch.ts, source=self.source, channel=part.topic_id,
-                size=batch.size, partition=part.index, offset=-1)
         return batch
 
-    def _take(self, part, batch: ProducerBatch) -> None:
-        queue = self._queues[part]
-        queue.popleft()
-        if not queue:
-            del self._queues[part]
-        if self._open.get(part) is batch:
-            del self._open[part]
+    def _trace_published(self, batches: list[ProducerBatch]) -> None:
+        if not self._tracing:
+            return
+        if len(batches) == 1:
+            b = batches[0]
+            self._trace.published.extend(msg=b.msg, t=b.ts, source=self.source,
+                                         channel=b.partition.topic_id, size=b.size,
+                                         partition=b.partition.index, offset=-1)
+            return
+        counts = [b.count for b in batches]
+        self._trace.published.extend(
+            msg=np.concatenate([b.msg for b in batches]),
+            t=np.concatenate([b.ts for b in batches]), source=self.source,
+            channel=np.repeat([b.partition.topic_id for b in batches], counts),
+            size=np.concatenate([b.size for b in batches]),
+            partition=np.repeat([b.partition.index for b in batches], counts), offset=-1)
+
+    def _take(self, pq: PartitionQueue, batch: ProducerBatch) -> None:
+        queue = pq.queue
+        if queue and queue[0] is batch:
+            queue.popleft()
+        if pq.open is batch:
+            pq.open = None
         batch.freeze()
         if self.idempotent and batch.base_seq < 0:
-            batch.base_seq = self._next_seq.get(part, 0)
-            self._next_seq[part] = batch.base_seq + batch.count
+            batch.base_seq = pq.next_seq
+            pq.next_seq += batch.count
         batch.attempts += 1
+        self._refresh(pq)
 
     def _expire(self, now: float) -> None:
-        """Fail queued batches whose ``delivery.timeout.ms`` ran out (``expiredBatches``)."""
+        """Fail batches whose ``delivery.timeout.ms`` ran out before they could be sent."""
         limit = self.delivery_timeout
-        for part in list(self._queues):
-            queue = self._queues[part]
+        self._expire_at = float("inf")
+        for pq in self._pqs.values():
+            queue = pq.queue
             while queue and now >= queue[0].created + limit:
                 batch = queue.popleft()
-                if self._open.get(part) is batch:
-                    del self._open[part]
+                if pq.open is batch:
+                    pq.open = None
                 batch.freeze()
-                self._fail(batch, KafkaTimeoutError(
-                    f"Expiring {batch.count} record(s) for {part.topic}-{part.index}:"
-                    f"{round((now - batch.created) * 1000)} ms has passed since batch creation"))
+                self._fail(batch, self._expired_error(batch, now))
             if not queue:
-                del self._queues[part]
-        for part, feeds in list(self._feeds.items()):
-            for feed in feeds:
-                while feed.remaining and now >= feed.t[feed.pos] + limit:
-                    batch = self._cut(part, feed, feed.cut(feed.arrived(now),
-                                                           self.batch_size))
-                    self._fail(batch, KafkaTimeoutError(
-                        f"Expiring {batch.count} record(s) for {part.topic}-{part.index}:"
-                        f"{round((now - batch.created) * 1000)} ms has passed since batch "
-                        f"creation"))
+                for feed in pq.feeds:
+                    while feed.pos < len(feed.idx) and now >= feed.t[feed.pos] + limit:
+                        batch = self._cut(pq.part, feed, feed.cut(feed.arrived(now),
+                                                                  self.batch_size))
+                        self._trace_published([batch])
+                        self._fail(batch, self._expired_error(batch, now))
+            self._refresh(pq)
+
+    @staticmethod
+    def _expired_error(batch: ProducerBatch, now: float) -> KafkaTimeoutError:
+        part = batch.partition
+        return KafkaTimeoutError(
+            f"Expiring {batch.count} record(s) for {part.topic}-{part.index}:"
+            f"{round((now - batch.created) * 1000)} ms has passed since batch creation")
 
     # ---- requests ------------------------------------------------------------------------
     def _send(self, broker: int, batches: list[ProducerBatch], now: float) -> None:
@@ -552,34 +550,46 @@ class Producer:
         link = self.cluster.link
         env = self.env
         if self.acks == "0":
-            for batch in batches:
-                self._complete(batch, -1, -1.0)
+            self._complete_all(batches, [(-1, -1.0)] * len(batches))
             if link.delivers():
                 env.timeout(link.delay()).callbacks.append(
                     lambda _e, b=batches: self._arrive_acks0(b))
             return
         request = _Request(broker, batches, now)
-        self._inflight[broker] = self._inflight.get(broker, 0) + 1
+        self._inflight[broker] += 1
+        pqs = self._pqs
         for batch in batches:
-            self._inflight_parts[batch.partition] = self._inflight_parts.get(
-                batch.partition, 0) + 1
+            pqs[batch.partition].inflight += 1
         if link.delivers():
             env.timeout(link.delay()).callbacks.append(lambda _e: self._arrive(request))
         else:
             self._time_out_later(request)
 
+    def _append_all(self, batches: list[ProducerBatch], acks: str) -> list:
+        pid = self.producer_id
+        results = [b.partition.append(b.msg, b.ts, b.size, b.key, b.null, acks, pid,
+                                      b.base_seq, record=False) for b in batches]
+        if self._tracing:
+            done = [(b, r) for b, r in zip(batches, results, strict=True)
+                    if r.error is None and not r.duplicate]
+            if done:
+                counts = [b.count for b, _ in done]
+                self.cluster.appended.extend(
+                    msg=np.concatenate([b.msg for b, _ in done]),
+                    channel=np.repeat([b.partition.topic_id for b, _ in done], counts),
+                    partition=np.repeat([b.partition.index for b, _ in done], counts),
+                    offset=np.concatenate([np.arange(r.base_offset, r.base_offset + b.count)
+                                           for b, r in done]), t=self.env.now)
+        return results
+
     def _arrive_acks0(self, batches: list[ProducerBatch]) -> None:
-        for b in batches:
-            b.partition.append(b.msg, b.ts, b.size, b.key, b.null, "0", -1, -1)
+        self._append_all(batches, "0")
 
     def _arrive(self, request: _Request) -> None:
         """The leader handles the request; the response leaves when acks allow."""
-        acks = self.acks
-        pid = self.producer_id
-        results = [b.partition.append(b.msg, b.ts, b.size, b.key, b.null, acks, pid,
-                                      b.base_seq) for b in request.batches]
+        results = self._append_all(request.batches, self.acks)
         delay = 0.0
-        if acks == "all":
+        if self.acks == "all":
             for r in results:
                 if r.error is None and r.hw_delay > delay:
                     delay = r.hw_delay
@@ -607,7 +617,9 @@ class Producer:
         request.done = True
         self._inflight[request.broker] -= 1
         for batch in request.batches:
-            self._inflight_parts[batch.partition] -= 1
+            pq = self._pqs[batch.partition]
+            pq.inflight -= 1
+            self._refresh(pq)
         return True
 
     def _on_request_timeout(self, request: _Request) -> None:
@@ -617,40 +629,41 @@ class Producer:
             self._retry_or_fail(batch, KafkaTimeoutError(
                 f"Request to broker {request.broker} timed out after "
                 f"{self.config['request.timeout.ms']} ms"))
-        self._wake()
+        self._run_sender()
 
     def _on_response(self, request: _Request, results) -> None:
         if not self._finish_request(request):
             return
+        good = []
         for batch, result in zip(request.batches, results, strict=True):
             if result.error is None:
-                self._complete(batch, result.base_offset, result.log_append_time)
+                good.append((batch, (result.base_offset, result.log_append_time)))
             else:
                 self._retry_or_fail(batch, result.error)
-        self._wake()
+        if good:
+            self._complete_all([b for b, _ in good], [r for _, r in good])
+        self._run_sender()
 
     # ---- outcomes ------------------------------------------------------------------------
     def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError) -> None:
         if batch.done:
             return
         now = self.env.now
-        part = batch.partition
+        pq = self._pqs[batch.partition]
         retriable = error.retriable
         if isinstance(error, OutOfOrderSequenceError):
             # our own earlier batch failed: resend in order (TransactionManager.canRetry)
-            retriable = batch.base_seq != self._acked_seq.get(part, -1) + 1
+            retriable = batch.base_seq != pq.acked_seq + 1
         deadline = batch.created + self.delivery_timeout
         if not retriable or batch.attempts > self.retries or now >= deadline:
             if retriable and now >= deadline:
-                error = KafkaTimeoutError(
-                    f"Expiring {batch.count} record(s) for {part.topic}-{part.index}:"
-                    f"{round((now - batch.created) * 1000)} ms has passed since batch creation")
+                error = self._expired_error(batch, now)
             self._fail(batch, error)
             return
         exp = 2.0 ** (batch.attempts - 1)
         backoff = min(self.backoff * exp, max(self.backoff_max, self.backoff))
         batch.retry_at = now + backoff * self._rng.uniform(0.8, 1.2)
-        queue = self._queues.setdefault(part, deque())
+        queue = pq.queue
         if self.idempotent:  # insertInSequenceOrder
             i = 0
             while i < len(queue) and 0 <= queue[i].base_seq < batch.base_seq:
@@ -658,37 +671,49 @@ class Producer:
             queue.insert(i, batch)
         else:
             queue.appendleft(batch)
+        self._refresh(pq)
         self._wake_at(min(batch.retry_at, deadline))
 
-    def _complete(self, batch: ProducerBatch, base_offset: int, append_time: float) -> None:
-        if batch.done:
-            return
-        batch.done = True
-        self._release(batch)
+    def _complete_all(self, batches: list[ProducerBatch], results: list[tuple[int, float]]) -> None:
+        """Batches acknowledged with (base offset, log append time); -1 offsets for acks=0."""
         now = self.env.now
-        part = batch.partition
-        n = batch.count
-        if base_offset >= 0:
-            offsets = np.arange(base_offset, base_offset + n, dtype=np.int64)
-            if self.idempotent:
-                self._acked_seq[part] = batch.base_seq + n - 1
-        else:
-            offsets = np.full(n, -1, dtype=np.int64)
+        offsets = []
+        for batch, (base, append_time) in zip(batches, results, strict=True):
+            batch.done = True
+            self._release(batch)
+            part = batch.partition
+            n = batch.count
+            if base >= 0:
+                offs = np.arange(base, base + n, dtype=np.int64)
+                if self.idempotent:
+                    self._pqs[part].acked_seq = batch.base_seq + n - 1
+            else:
+                offs = np.full(n, -1, dtype=np.int64)
+            offsets.append(offs)
+            if batch.futures is not None:
+                log_append = append_time >= 0 and part.log.config[
+                    "message.timestamp.type"] == "LogAppendTime"
+                for i, future in enumerate(batch.futures):
+                    future.succeed(RecordMetadata(
+                        part.topic, part.index, int(offs[i]),
+                        append_time if log_append else float(batch.ts[i]),
+                        batch.ksize[i], batch.vsize[i], int(batch.msg[i])))
+            if batch.bulk is not None:
+                bulk = batch.bulk
+                bulk.offset[batch.bulk_idx] = offs
+                bulk.acked_at[batch.bulk_idx] = now
+                self._bulk_progress(bulk, n)
         if self._tracing:
-            self._trace.acked.extend(msg=batch.msg, t=now, partition=part.index, offset=offsets)
-        if batch.futures is not None:
-            log_append = append_time >= 0 and part.log.config[
-                "message.timestamp.type"] == "LogAppendTime"
-            for i, future in enumerate(batch.futures):
-                future.succeed(RecordMetadata(
-                    part.topic, part.index, int(offsets[i]),
-                    append_time if log_append else float(batch.ts[i]),
-                    batch.ksize[i], batch.vsize[i], int(batch.msg[i])))
-        if batch.bulk is not None:
-            bulk = batch.bulk
-            bulk.offset[batch.bulk_idx] = offsets
-            bulk.acked_at[batch.bulk_idx] = now
-            self._bulk_progress(bulk, n)
+            if len(batches) == 1:
+                b = batches[0]
+                self._trace.acked.extend(msg=b.msg, t=now, partition=b.partition.index,
+                                         offset=offsets[0])
+            else:
+                self._trace.acked.extend(
+                    msg=np.concatenate([b.msg for b in batches]), t=now,
+                    partition=np.repeat([b.partition.index for b in batches],
+                                        [b.count for b in batches]),
+                    offset=np.concatenate(offsets))
         self._after_batch()
 
     def _fail(self, batch: ProducerBatch, error: KafkaError) -> None:
@@ -741,9 +766,10 @@ class Producer:
     def _check_flush(self) -> None:
         waiting = []
         for since, event in self._flush_waiters:
-            pending = any(b.created <= since for b in self._unfinished.values()) or any(
-                f.remaining and f.t[f.pos] <= since
-                for feeds in self._feeds.values() for f in feeds) or bool(self._blocked)
+            pending = bool(self._blocked) or any(
+                b.created <= since for b in self._unfinished.values()) or any(
+                f.pos < len(f.idx) and f.t[f.pos] <= since
+                for pq in self._pqs.values() for f in pq.feeds)
             if pending:
                 waiting.append((since, event))
             else:
