@@ -59,6 +59,9 @@ class Feed:
     idx: np.ndarray
     t: np.ndarray
     cum: np.ndarray
+    msg: np.ndarray  # the bulk's columns gathered in feed order (batches are slices of them)
+    size: np.ndarray
+    key: np.ndarray
     pos: int = 0
 
     @property
@@ -153,20 +156,19 @@ class ProducerBatch:
             self.null = np.array(self.null, dtype=np.bool_)
 
     @classmethod
-    def from_feed(cls, batch_id: int, partition, feed: Feed, end: int, linger: float,
-                  keys: np.ndarray) -> ProducerBatch:
-        """Cut records ``feed.pos .. end-1`` out of a bulk feed."""
+    def from_feed(cls, batch_id: int, partition, feed: Feed, end: int,
+                  linger: float) -> ProducerBatch:
+        """Cut records ``feed.pos .. end-1`` out of a bulk feed (column slices, no copies)."""
         pos = feed.pos
-        idx = feed.idx[pos:end]
-        bulk = feed.bulk
-        b = cls(batch_id, partition, float(feed.t[pos]), float(feed.t[pos]) + linger)
-        b.bulk = bulk
-        b.bulk_idx = idx
-        b.msg = bulk.msg[idx]
+        t0 = float(feed.t[pos])
+        b = cls(batch_id, partition, t0, t0 + linger)
+        b.bulk = feed.bulk
+        b.bulk_idx = feed.idx[pos:end]
+        b.msg = feed.msg[pos:end]
         b.ts = feed.t[pos:end]
-        b.size = bulk.sizes[idx]
-        b.key = keys
-        b.null = np.zeros(end - pos, dtype=np.bool_)
+        b.size = feed.size[pos:end]
+        b.key = feed.key[pos:end]
+        b.null = None
         b.nbytes = int(feed.cum[end] - feed.cum[pos])
         b.count = end - pos
         b.full = True

@@ -87,6 +87,7 @@ class Log:
             setattr(self, attr, np.empty(cap, dtype=dtype))
         self._cum = np.zeros(cap + 1, dtype=np.int64)  # _cum[i] = bytes of rows before row i
         self._horizon: np.ndarray | None = None  # tombstone delete horizons (compacted topics)
+        self._arange = np.arange(4096, dtype=np.int64)
         self._head = 0  # first live row
         self._n = 0  # end of live rows
         self.segments: list[Segment] = [self._new_segment(0, now)]
@@ -152,7 +153,7 @@ class Log:
         n = len(msg)
         if n == 0:
             return self.log_end_offset
-        batch_bytes = int(np.sum(size))
+        batch_bytes = int(size.sum())
         if self.compact and (key is None or bool((key < 0).any())):
             raise InvalidRecordError(
                 f"Compacted topic cannot accept message without key in topic partition "
@@ -165,7 +166,7 @@ class Log:
             raise RecordBatchTooLargeError(
                 f"The batch of {batch_bytes} bytes is larger than segment.bytes "
                 f"({self.segment_bytes}) of {self.name}.")
-        max_ts = float(np.max(timestamp))
+        max_ts = float(timestamp.max())
         seg = self.segments[-1]
         if seg.nbytes > self.segment_bytes - batch_bytes or (
                 seg.nbytes > 0
@@ -176,14 +177,16 @@ class Log:
         r = self._n
         base = self.log_end_offset
         end = r + n
-        self._off[r:end] = np.arange(base, base + n, dtype=np.int64)
+        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
+            else np.arange(base, base + n)
         self._msg[r:end] = msg
         self._ts[r:end] = timestamp
         self._size[r:end] = size
         self._key[r:end] = -1 if key is None else key
         self._null[r:end] = False if null is None else null
-        np.cumsum(size, out=self._cum[r + 1:end + 1])
-        self._cum[r + 1:end + 1] += self._cum[r]
+        cum = self._cum[r + 1:end + 1]
+        np.cumsum(size, out=cum)
+        cum += self._cum[r]
         if self._horizon is not None:
             self._horizon[r:end] = np.inf
         self._n = end
