@@ -68,6 +68,14 @@ Interface between the storage side and the consumer side (kept stable)
   was below ``log_start_offset`` when it next fetches has lost the records of the retention
   deletions in between (trace reason ``retention``).
 
+Other cluster helpers: ``cluster.client_id(kind, given="")`` (Kafka's generated client ids,
+``consumer-1``…), ``cluster.partition(topic, index)`` (``UnknownTopicOrPartitionError`` if
+absent), ``cluster.storage_bytes()``, ``cluster.storage_by_broker()``. Trace tables the storage
+side adds: ``appended`` (msg, channel, partition, offset, t — twice for a duplicate),
+``log_deleted`` (msg, channel, partition, offset, t, reason code), ``kafka_storage`` and
+``kafka_broker_storage`` (samples after each retention check, or every
+``storage_sample_interval``), ``send_failed`` (msg, t, channel, partition, Kafka error code).
+
 Message ids (``msg``) are the run-unique ids of ``sim.trace``; ``cluster.values[msg]`` holds the
 value bytes of records sent through ``Producer.send`` (the bulk path has no payloads) and
 ``cluster.keys`` maps key bytes to key ids and back (``cluster.keys.bytes(key_id)``).
