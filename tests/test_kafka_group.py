@@ -9,6 +9,7 @@ import pytest
 from models.kafka.cluster import KafkaCluster
 from models.kafka.consumer import TopicPartition
 from models.kafka.errors import CommitFailedError
+from models.kafka.group import InvalidSessionTimeoutError
 from sim import Simulation
 
 LAT = 0.0005
@@ -266,3 +267,10 @@ def test_commit_from_a_group_less_client_fails_while_the_group_is_active():
     s.process(run())
     s.run(until=10)
     assert result == ["failed"]
+
+
+def test_session_timeout_outside_the_broker_limits_is_rejected():
+    _s, k = make(partitions=1)
+    c = k.consumer({"group.id": "g", "session.timeout.ms": 5000, "heartbeat.interval.ms": 1000})
+    with pytest.raises(InvalidSessionTimeoutError, match=r"group\.min\.session"):
+        c.subscribe(["t"])

@@ -268,6 +268,7 @@ class Consumer:
         if not topics:
             self.unsubscribe()
             return
+        coordinator_of(self.cluster).check_session_timeout(self._session_timeout)
         self._listener = listener
         if tuple(sorted(set(topics))) != self._subscription:
             self._subscription = tuple(sorted(set(topics)))
@@ -380,11 +381,13 @@ class Consumer:
                 st.position = int(batch.offset[j])
             out[st.tp] = recs
             limit -= take
-            if self._tracing and self.trace_on_poll:
-                self._delivered.extend(msg=recs.msg, receiver=self.receiver, via=-1, t=now)
             self.stats["records"] += take
         if skipped:
             ready.extendleft(reversed(skipped))
+        if out and self._tracing and self.trace_on_poll:
+            parts = [r.msg for r in out.values()]
+            msg = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            self._delivered.extend(msg=msg, receiver=self.receiver, via=-1, t=now)
         return out
 
     # -- fetching ---------------------------------------------------------------------------

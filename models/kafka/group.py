@@ -63,6 +63,13 @@ UNKNOWN_MEMBER_ID = "UNKNOWN_MEMBER_ID"
 ILLEGAL_GENERATION = "ILLEGAL_GENERATION"
 
 
+class InvalidSessionTimeoutError(KafkaError):
+    """``session.timeout.ms`` outside the broker's ``group.min/max.session.timeout.ms``."""
+
+    java_name = "InvalidSessionTimeoutException"
+    code = 26
+
+
 class InconsistentGroupProtocolError(KafkaError):
     """A member's assignors share none with the group's (``InconsistentGroupProtocolException``)."""
 
@@ -404,21 +411,24 @@ class GroupCoordinator:
         self.env = cluster.env
         self.trace = cluster.trace
         self.groups: dict[str, Group] = {}
-        self._clients = 0
         config = getattr(cluster, "config", None) or {}
-        delay_ms = config.get("group.initial.rebalance.delay.ms", 3000)
-        self.initial_delay = float(delay_ms) / 1000.0
+        self.initial_delay = float(config.get("group.initial.rebalance.delay.ms", 3000)) / 1000
+        self.min_session = float(config.get("group.min.session.timeout.ms", 6000)) / 1000
+        self.max_session = float(config.get("group.max.session.timeout.ms", 1800000)) / 1000
+
+    def check_session_timeout(self, seconds: float) -> None:
+        """JoinGroup's INVALID_SESSION_TIMEOUT check, made when the consumer subscribes."""
+        if not self.min_session <= seconds <= self.max_session:
+            raise InvalidSessionTimeoutError(
+                f"session.timeout.ms {seconds * 1000:.0f} is outside the broker's "
+                f"group.min.session.timeout.ms ({self.min_session * 1000:.0f}) and "
+                f"group.max.session.timeout.ms ({self.max_session * 1000:.0f})")
 
     def group(self, group_id: str) -> Group:
         found = self.groups.get(group_id)
         if found is None:
             found = self.groups[group_id] = Group(self, group_id)
         return found
-
-    def next_client_number(self) -> int:
-        """For generated ``client.id``s (``consumer-<group>-<n>``, as the Java client)."""
-        self._clients += 1
-        return self._clients
 
     def partition_counts(self, topics: Iterable[str]) -> dict[str, int]:
         found = self.cluster.topics
