@@ -69,7 +69,8 @@ class Feed:
         return len(self.idx) - self.pos
 
     def arrived(self, now: float) -> int:
-        """Index one past the last record sent by ``now``."""
+        """Index one past the last record sent by ``now`` (a record sent at the very instant
+        its batch is drained joins it)."""
         return int(np.searchsorted(self.t, now, side="right"))
 
     def cut(self, end: int, batch_size: int) -> int:
