@@ -274,3 +274,30 @@ def test_session_timeout_outside_the_broker_limits_is_rejected():
     c = k.consumer({"group.id": "g", "session.timeout.ms": 5000, "heartbeat.interval.ms": 1000})
     with pytest.raises(InvalidSessionTimeoutError, match=r"group\.min\.session"):
         c.subscribe(["t"])
+
+
+def test_a_network_cut_longer_than_the_session_evicts_and_the_member_rejoins_after():
+    s, k = make(partitions=2)
+    feed(s, k, until=95)
+    (c,) = consumers(k, 1, **{"enable.auto.commit": False})
+    got = []
+
+    def run():
+        while s.now < 100:
+            recs = yield c.poll(timeout_ms=100)
+            got.extend(recs.records())
+    s.process(run())
+    k.link.cut(10, 70)
+    s.run(until=100)
+    removed = s.trace.events_of("member-removed")
+    assert [e.detail["reason"] for e in removed] == ["session-timeout"]
+    assert 10 + 42 <= removed[0].t <= 10 + 45
+    gens = s.trace.events_of("generation")
+    assert len(gens) == 2 and gens[1].t > 70     # rejoined once the link was back
+    d = s.trace.delivered
+    assert not np.any((d["t"] > 10 + LAT) & (d["t"] < 70))
+    # caught up after the cut: every record below the HW was read (again, from offset 0,
+    # since nothing was committed)
+    assert sorted(c.assignment()) == [TopicPartition("t", 0), TopicPartition("t", 1)]
+    hw = sum(p.high_watermark for p in k.topics["t"].partitions)
+    assert len(set(d["msg"].tolist())) == hw

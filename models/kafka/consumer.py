@@ -39,10 +39,16 @@ Kafka behaviour reproduced (Java ``KafkaConsumer``, classic group protocol):
   partition per poll) for receiver ``"<group>/<client.id>"``; ``trace_on_poll=False`` leaves
   that to the caller (``models.kafka.loops`` records deliveries when processing ends).
 
+- Network: every request and answer crosses ``cluster.link`` (latency; loss and cuts). A lost
+  request or answer is noticed after ``request.timeout.ms``: fetches, OffsetFetch, ListOffsets
+  and JoinGroup are then retried, a commit fails with ``KafkaTimeoutError``; lost heartbeats
+  simply do not count, so a long cut ends in a session timeout and a rebalance.
+
 Not modelled: one fetch per leader broker (here one per consumer), the ListOffsets round trip
-of a reset (applied at once), request loss and retries (``cluster.link.delivers``), fetch
-sessions, ``isolation.level=read_committed``, topic patterns, static membership, KIP-848.
-``committed()`` and ``position()`` answer at once instead of blocking.
+of a reset after OffsetOutOfRange (applied at once), fetch sessions,
+``isolation.level=read_committed``, topic patterns, static membership, KIP-848, commitSync's
+retries up to ``default.api.timeout.ms``. ``committed()`` and ``position()`` answer at once
+instead of blocking.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from models.kafka.errors import (
     CommitFailedError,
     IllegalStateError,
     KafkaError,
+    KafkaTimeoutError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
     RebalanceInProgressError,
@@ -205,6 +212,7 @@ class Consumer:
         self._max_poll_interval = cfg["max.poll.interval.ms"] / 1000.0
         self._session_timeout = cfg["session.timeout.ms"] / 1000.0
         self._heartbeat_interval = cfg["heartbeat.interval.ms"] / 1000.0
+        self._request_timeout = cfg["request.timeout.ms"] / 1000.0
         self._strategies = tuple(cfg["partition.assignment.strategy"])
         self._cooperative = all(s in COOPERATIVE for s in self._strategies)
 
@@ -390,6 +398,31 @@ class Consumer:
             self._delivered.extend(msg=msg, receiver=self.receiver, via=-1, t=now)
         return out
 
+    # -- network ----------------------------------------------------------------------------
+
+    def _lost(self) -> bool:
+        """Whether a hop sent now is dropped (``cluster.link`` loss or cut)."""
+        link = self.cluster.link
+        return bool(link.loss or link.cuts) and not link.delivers()
+
+    def _call(self, handler: Callable[[], Any]):
+        """One request/response exchange (``yield from``): the request crosses the link,
+        ``handler()`` runs at the broker, the answer crosses back. Gives ``(True, result)``, or
+        ``(False, None)`` once ``request.timeout.ms`` has passed if either hop was lost."""
+        env = self.env
+        link = self.cluster.link
+        sent = float(env.now)
+        if self._lost():
+            yield env.timeout(self._request_timeout)
+            return False, None
+        yield env.timeout(link.delay())
+        result = handler()
+        if self._lost():
+            yield env.timeout(max(0.0, sent + self._request_timeout - env.now))
+            return False, None
+        yield env.timeout(link.delay())
+        return True, result
+
     # -- fetching ---------------------------------------------------------------------------
 
     def _maybe_fetch(self) -> None:
@@ -409,6 +442,12 @@ class Consumer:
         """One Fetch request: over the link, long-poll on the broker, back over the link."""
         env = self.env
         link = self.cluster.link
+        sent = float(env.now)
+        if self._lost():
+            yield env.timeout(self._request_timeout)
+            self._fetching = False
+            self._wakeup()
+            return
         yield env.timeout(link.delay())
         deadline = env.now + self._fetch_max_wait
         min_bytes = self._fetch_min_bytes
@@ -429,6 +468,11 @@ class Consumer:
                 answers.append((st, epoch, off, batch, None))
             except OffsetOutOfRangeError as error:
                 answers.append((st, epoch, off, None, error))
+        if self._lost():
+            yield env.timeout(max(0.0, sent + self._request_timeout - env.now))
+            self._fetching = False
+            self._wakeup()
+            return
         yield env.timeout(link.delay())
         self._fetching = False
         if self._closed:
@@ -478,19 +522,22 @@ class Consumer:
 
     def _init_positions(self, tps: list[TopicPartition]):
         """OffsetFetch to the coordinator; ListOffsets by ``auto.offset.reset`` if none."""
-        env = self.env
         states = [(tp, self._assigned[tp], self._assigned[tp].epoch) for tp in tps]
         committed: dict[TopicPartition, int | None] = dict.fromkeys(tps)
-        if self._group is not None:
-            yield env.timeout(self.cluster.link.delay())
-            committed = {tp: self._group.committed(tp) for tp in tps}
-            yield env.timeout(self.cluster.link.delay())
+        group = self._group
+        ok = group is None
+        while not ok and not self._closed:  # OffsetFetch, retried after a timeout
+            ok, found = yield from self._call(lambda: {tp: group.committed(tp) for tp in tps})
+            if ok:
+                committed = found
+        resets: dict[TopicPartition, int] = {}
         if any(v is None for v in committed.values()) and self._reset_policy != "none":
-            yield env.timeout(self.cluster.link.delay())
-            resets = {tp: self._reset_offset(st) for tp, st, _ in states if committed[tp] is None}
-            yield env.timeout(self.cluster.link.delay())
-        else:
-            resets = {}
+            ok = False
+            while not ok and not self._closed:  # ListOffsets
+                ok, found = yield from self._call(lambda: {
+                    tp: self._reset_offset(st) for tp, st, _ in states if committed[tp] is None})
+                if ok:
+                    resets = found
         for tp, st, epoch in states:
             if self._assigned.get(tp) is not st or st.epoch != epoch or st.position is not None:
                 continue
@@ -647,7 +694,6 @@ class Consumer:
             raise KafkaError("InvalidGroupIdException: commit needs a group.id")
         if not offsets:
             return None
-        env = self.env
         member, generation = self._member_id, self._generation
         if not self._subscription:
             member, generation = None, -1
@@ -663,16 +709,18 @@ class Consumer:
             if raise_errors:
                 raise error
             return error
-        yield env.timeout(self.cluster.link.delay())
-        if self.crashed:
-            return None
-        code = self._group.commit(member, generation, offsets, self.receiver)
-        yield env.timeout(self.cluster.link.delay())
+        group = self._group
+        ok, code = yield from self._call(
+            lambda: None if self.crashed else group.commit(member, generation, offsets,
+                                                           self.receiver))
         if self.crashed:
             return None  # nobody is left to hear the answer
         self.stats["commits"] += 1
         error = None
-        if code == REBALANCE_IN_PROGRESS:
+        if not ok:
+            error = KafkaTimeoutError(f"Timeout of {self._request_timeout * 1000:.0f}ms "
+                                      f"expired before the offset commit completed")
+        elif code == REBALANCE_IN_PROGRESS:
             error = RebalanceInProgressError("the group is rebalancing")
         elif code is not None:
             error = CommitFailedError(
@@ -727,6 +775,10 @@ class Consumer:
             yield env.process(self._commit(positions, raise_errors=False))
         if self._closed:
             return
+        while self._lost():  # JoinGroup lost: the client retries after request.timeout.ms
+            yield env.timeout(self._request_timeout)
+            if self._closed:
+                return
         yield env.timeout(self.cluster.link.delay())
         if self._closed:
             return
@@ -741,6 +793,11 @@ class Consumer:
         result: JoinResult | None = yield event
         if result is not None:
             # JoinGroup response, then the SyncGroup round trip that brings the assignment
+            if self._lost() or self._lost() or self._lost():
+                yield env.timeout(self._request_timeout)
+                self._joining = False
+                self._rejoin_needed = True  # never heard the assignment: join again
+                return
             yield env.timeout(self.cluster.link.delay() * 3)
         self._joining = False
         if self._closed:
@@ -797,7 +854,11 @@ class Consumer:
                 self._group.leave(self._member_id, "poll-timeout")
                 self._reset_generation()
                 continue
+            if self._lost():
+                continue  # the coordinator never hears it
             code = self._group.heartbeat(self._member_id, self._generation)
+            if self._lost():
+                continue  # the answer never comes back
             if code == REBALANCE_IN_PROGRESS:
                 self._rejoin_needed = True
             elif code in (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION):
@@ -818,8 +879,10 @@ class Consumer:
         member = self._member_id
         self._revoke(list(self._assigned), "close")
         if member is not None and self._group is not None:
+            lost = self._lost()
             yield self.env.timeout(self.cluster.link.delay())
-            self._group.leave(member, "leave")
+            if not lost:  # a lost LeaveGroup: the session times out instead
+                self._group.leave(member, "leave")
         self._closed = True
         self._wakeup()
 
