@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.kafka.cluster import KafkaCluster
 from models.kafka.consumer import ConsumerRecord, TopicPartition
@@ -360,3 +362,41 @@ def test_reset_none_after_retention_raises_offset_out_of_range():
     s.call_at(18, k.cleanup_logs)
     s.run(until=30)
     assert len(errors) == 1 and errors[0].offset == 0
+
+
+# --- property: one consumer reads each partition exactly once, in order, below the HW -------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    appends=st.lists(st.tuples(st.floats(0, 2), st.integers(0, 2), st.integers(1, 40)),
+                     max_size=12),
+    max_poll=st.integers(1, 60),
+    max_wait=st.integers(0, 300),
+    part_bytes=st.integers(50, 3000),
+    timeout_ms=st.integers(0, 200),
+)
+def test_single_consumer_reads_every_partition_once_in_order(appends, max_poll, max_wait,
+                                                             part_bytes, timeout_ms):
+    s, k = make(partitions=3)
+    for t, p, n in appends:
+        s.call_at(t, produce, k, n, p)
+    c = k.consumer({"auto.offset.reset": "earliest", "max.poll.records": max_poll,
+                    "fetch.max.wait.ms": max_wait, "max.partition.fetch.bytes": part_bytes})
+    c.assign([("t", p) for p in range(3)])
+    parts = k.topics["t"].partitions
+    seen = {p: [] for p in range(3)}
+
+    def run():
+        while s.now < 4:
+            recs = yield c.poll(timeout_ms=timeout_ms)
+            assert recs.count() <= max_poll
+            for tp, r in recs.items():
+                assert int(r.offset.max()) < parts[tp.partition].high_watermark
+                seen[tp.partition].extend(int(o) for o in r.offset)
+            if not recs:
+                yield s.timeout(0.01)
+    s.process(run())
+    s.run(until=4)
+    for p in range(3):
+        assert seen[p] == list(range(parts[p].high_watermark))
