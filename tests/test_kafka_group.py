@@ -5,6 +5,8 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.kafka.cluster import KafkaCluster
 from models.kafka.consumer import TopicPartition
@@ -301,3 +303,40 @@ def test_a_network_cut_longer_than_the_session_evicts_and_the_member_rejoins_aft
     assert sorted(c.assignment()) == [TopicPartition("t", 0), TopicPartition("t", 1)]
     hw = sum(p.high_watermark for p in k.topics["t"].partitions)
     assert len(set(d["msg"].tolist())) == hw
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    strategy=st.sampled_from(["range", "roundrobin", "sticky", "cooperative-sticky"]),
+    actions=st.lists(st.tuples(st.floats(0, 40), st.sampled_from(["join", "close", "crash"])),
+                     min_size=1, max_size=8),
+    partitions=st.integers(1, 6),
+)
+def test_stable_group_is_disjoint_and_covering_after_random_churn(strategy, actions,
+                                                                  partitions):
+    """checking.md W9: never two owners; once stable, the live members' assignments are
+    disjoint and cover every partition."""
+    s, k = make(partitions=partitions, broker_config={"group.initial.rebalance.delay.ms": 0})
+    cfg = {"partition.assignment.strategy": [strategy], "session.timeout.ms": 6000,
+           "heartbeat.interval.ms": 2000}
+    members = []
+
+    def act(kind):
+        live = [c for c in members if not c.closed]
+        if kind == "join" or not live:
+            (c,) = consumers(k, 1, **cfg, **{"client.id": f"m{len(members)}"})
+            members.append(c)
+            poller(s, c, until=200, timeout_ms=500)
+        elif kind == "close":
+            live[0].close()
+        else:
+            live[-1].crash()
+    for t, kind in sorted(actions):
+        s.call_at(t, act, kind)
+    s.run(until=200)
+    assert_single_owner(s.trace)
+    live = [c for c in members if not c.closed]
+    owned = [tp for c in live for tp in c.assignment()]
+    assert len(owned) == len(set(owned))
+    if live:
+        assert set(owned) == {TopicPartition("t", p) for p in range(partitions)}
