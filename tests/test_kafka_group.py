@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from models.kafka.cluster import KafkaCluster
 from models.kafka.consumer import TopicPartition
-from models.kafka.errors import CommitFailedError
+from models.kafka.errors import CommitFailedError, KafkaError
 from models.kafka.group import InvalidSessionTimeoutError
 from sim import Simulation
 
@@ -340,3 +340,58 @@ def test_stable_group_is_disjoint_and_covering_after_random_churn(strategy, acti
     assert len(owned) == len(set(owned))
     if live:
         assert set(owned) == {TopicPartition("t", p) for p in range(partitions)}
+
+
+def test_rebalance_listener_hears_revocations_and_assignments():
+    s, k = make(partitions=2)
+    calls = []
+
+    class Listener:
+        def on_partitions_revoked(self, tps):
+            calls.append(("revoked", s.now, sorted(tps)))
+
+        def on_partitions_assigned(self, tps):
+            calls.append(("assigned", s.now, sorted(tps)))
+    c0 = k.consumer({"group.id": "g", "client.id": "a", "enable.auto.commit": False})
+    c0.subscribe(["t"], listener=Listener())
+    poller(s, c0, until=20)
+    s.run(until=8)
+    (c1,) = consumers(k, 1, **{"client.id": "b"})
+    poller(s, c1, until=20)
+    s.run(until=20)
+    kinds = [kind for kind, _, _ in calls]
+    assert kinds == ["assigned", "revoked", "assigned"]
+    assert len(calls[0][2]) == 2 and len(calls[1][2]) == 2 and len(calls[2][2]) == 1
+
+
+def test_inconsistent_assignors_fail_the_poll_of_the_joiner():
+    s, k = make(partitions=2)
+    (c0,) = consumers(k, 1, **{"partition.assignment.strategy": ["range"]})
+    poller(s, c0, until=10)
+    c1 = k.consumer({"group.id": "g", "partition.assignment.strategy": ["roundrobin"]})
+    c1.subscribe(["t"])
+    errors = []
+
+    def run():
+        while s.now < 10:
+            try:
+                yield c1.poll(timeout_ms=100)
+            except KafkaError as e:
+                errors.append(e)
+                return
+    s.process(run())
+    s.run(until=10)
+    assert len(errors) == 1 and "InconsistentGroupProtocol" in str(errors[0])
+
+
+def test_offset_lookups_answer_like_kafka_python():
+    s, k = make(partitions=2)
+    feed(s, k, until=1)
+    s.run(until=2)
+    c = k.consumer({})
+    tps = [TopicPartition("t", 0), TopicPartition("t", 1)]
+    assert c.beginning_offsets(tps) == {tp: 0 for tp in tps}
+    hw = k.topics["t"].partitions[0].high_watermark
+    assert hw > 0 and c.end_offsets(tps) == {tp: hw for tp in tps}
+    assert c.partitions_for_topic("t") == {0, 1} and c.partitions_for_topic("x") is None
+    assert c.topics() == {"t"}

@@ -232,6 +232,7 @@ class Consumer:
         self._joining = False
         self._heartbeat: simpy.Process | None = None
         self._last_poll = float(self.env.now)
+        self._fatal: KafkaError | None = None
         self._closed = False
         self._closing = False
         self.crashed = False
@@ -319,6 +320,9 @@ class Consumer:
         now = float(self.env.now)
         self._last_poll = now
         self.stats["polls"] += 1
+        if self._fatal is not None:
+            error, self._fatal = self._fatal, None
+            raise error
         for st in self._assigned.values():
             if st.error is not None:
                 raise st.error  # until seek() gives the partition a position, as in Java
@@ -626,6 +630,25 @@ class Consumer:
     def paused(self) -> set[TopicPartition]:
         return {tp for tp, st in self._assigned.items() if st.paused}
 
+    def beginning_offsets(self, partitions: Iterable[TopicPartition | tuple[str, int]]
+                          ) -> dict[TopicPartition, int]:
+        """Log start offset of each partition (answered at once, no ListOffsets delay)."""
+        return {TopicPartition(*tp): self.cluster.partition(*tp).log_start_offset
+                for tp in partitions}
+
+    def end_offsets(self, partitions: Iterable[TopicPartition | tuple[str, int]]
+                    ) -> dict[TopicPartition, int]:
+        """High watermark of each partition (``read_uncommitted``'s end; answered at once)."""
+        return {TopicPartition(*tp): self.cluster.partition(*tp).high_watermark
+                for tp in partitions}
+
+    def topics(self) -> set[str]:
+        return set(self.cluster.topics)
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found = self.cluster.topics.get(topic)
+        return None if found is None else set(range(len(found.partitions)))
+
     def highwater(self, partition: TopicPartition | tuple[str, int]) -> int | None:
         """The high watermark seen in the last fetch response (kafka-python ``highwater``)."""
         hw = self._state(partition).hw
@@ -782,12 +805,18 @@ class Consumer:
         yield env.timeout(self.cluster.link.delay())
         if self._closed:
             return
-        self._member_id, event = group.join(
-            self._member_id, client_id=self.client_id, receiver=self.receiver,
-            topics=self._subscription, strategies=self._strategies,
-            cooperative=self._cooperative, session_timeout=self._session_timeout,
-            rebalance_timeout=self._max_poll_interval, owned=owned,
-            owned_generation=owned_generation)
+        try:
+            self._member_id, event = group.join(
+                self._member_id, client_id=self.client_id, receiver=self.receiver,
+                topics=self._subscription, strategies=self._strategies,
+                cooperative=self._cooperative, session_timeout=self._session_timeout,
+                rebalance_timeout=self._max_poll_interval, owned=owned,
+                owned_generation=owned_generation)
+        except KafkaError as error:  # e.g. InconsistentGroupProtocol: raised by the next poll()
+            self._fatal = error
+            self._joining = False
+            self._wakeup()
+            return
         if self._heartbeat is None:
             self._heartbeat = env.process(self._heartbeats())
         result: JoinResult | None = yield event
