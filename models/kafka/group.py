@@ -31,9 +31,14 @@ with its reason), ``generation`` (a completed rebalance, with the assignment),
 ``member-removed`` (reason ``session-timeout``, ``leave``, ``poll-timeout``,
 ``rebalance-timeout``), ``assigned`` / ``revoked`` (per member, from the consumers).
 
+- ``session.timeout.ms`` must lie within the broker's ``group.min.session.timeout.ms`` (6 s)
+  and ``group.max.session.timeout.ms`` (30 min) (``InvalidSessionTimeoutError``, checked when
+  the consumer subscribes).
+
 Not modelled: the coordinator's own broker failing (``__consumer_offsets`` leadership),
 static membership (``group.instance.id``), KIP-848's ``consumer`` protocol, the member-id
-handshake of KIP-394 (MEMBER_ID_REQUIRED, one extra round trip), ``offsets.retention.minutes``.
+handshake of KIP-394 (MEMBER_ID_REQUIRED, one extra round trip), ``offsets.retention.minutes``,
+rebalances caused by partitions added to a subscribed topic (metadata changes).
 """
 
 from __future__ import annotations
