@@ -1,0 +1,502 @@
+"""A Kafka cluster: brokers, topics, partitions (leader + replicas), and the brokers' periodic
+tasks — the retention check and the log cleaner — on simpy processes.
+
+Kafka behaviour reproduced:
+
+- ``create_topic`` places replicas as Kafka's rack-unaware assignment does (random start broker,
+  leaders striped over brokers, followers shifted), validates the name, partition count and
+  replication factor with Kafka's errors, and derives the topic config from the broker's
+  ``log.*`` settings plus the topic overrides.
+- Retention (``LogManager.cleanupLogs``): every ``log.retention.check.interval.ms`` after
+  ``log.initial.task.delay.ms``, each ``delete`` log runs ``deleteOldSegments``. Logs that are
+  ``compact,delete`` get theirs from the cleaner thread instead, after each cleaning attempt (as
+  ``CleanerThread.tryCleanFilthiestLog``), unless ``log.cleaner.enable=false``.
+- The cleaner (``log.cleaner.enable``): cleans the filthiest compacted log whose dirty ratio is
+  above ``min.cleanable.dirty.ratio``, repeats while there is one, then sleeps
+  ``log.cleaner.backoff.ms``. A pass takes no simulated time.
+- Produce handling on the leader (``Partition.appendRecordsToLeader``): ``acks=all`` with an ISR
+  smaller than ``min.insync.replicas`` is rejected before writing (``NotEnoughReplicas``);
+  idempotent batches are deduplicated by producer id and sequence against the last 5 batches
+  (``ProducerStateEntry.NUM_BATCHES_TO_RETAIN``), a sequence gap is ``OutOfOrderSequence``;
+  ``message.timestamp.type=LogAppendTime`` stamps the broker's time.
+- High watermark: the HW is what consumers may read up to. Until replication lands (a later
+  issue) every replica is assumed in sync: with one replica the HW moves at the append; with
+  more it moves after a follower fetch round trip (2 × ``latency``). It does not move while the
+  ISR is smaller than ``min.insync.replicas`` (Kafka 3.7+, KAFKA-15583).
+
+Network: one client link with a fixed one-way ``latency`` (seconds) and optional loss or cut
+windows (``cluster.link``); ``sim.network`` may replace it later. Broker CPU, disk and request
+queueing are not modelled. The periodic tasks run forever, so run with ``sim.run(until=…)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from models.kafka import compaction
+from models.kafka.config import KafkaConfig, load, topic_defaults
+from models.kafka.errors import (
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    KafkaError,
+    NotEnoughReplicasError,
+    OutOfOrderSequenceError,
+    TopicExistsError,
+    UnknownTopicOrPartitionError,
+)
+from models.kafka.log import Log
+from models.kafka.records import Deletion, KeyRegistry, RecordBatch
+from sim.simulation import Simulation
+from sim.trace import REASON_CODE
+
+_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+NUM_BATCHES_TO_RETAIN = 5
+
+TRACE_SCHEMAS: dict[str, dict[str, str]] = {
+    # a record written to a partition log (twice for a duplicate of a non-idempotent retry)
+    "appended": {"msg": "i8", "channel": "i4", "partition": "i4", "offset": "i8", "t": "f8"},
+    # records removed from a log by retention or compaction (reason: sim.trace.REASON_CODE)
+    "log_deleted": {"msg": "i8", "channel": "i4", "partition": "i4", "offset": "i8", "t": "f8",
+                    "reason": "i1"},
+    # storage samples per partition and per broker
+    "kafka_storage": {"t": "f8", "channel": "i4", "partition": "i4", "bytes": "i8",
+                      "log_start": "i8", "log_end": "i8", "segments": "i4"},
+    "kafka_broker_storage": {"t": "f8", "broker": "i4", "bytes": "i8"},
+    # a send that failed for good (error: Kafka error code, -1 when it has none)
+    "send_failed": {"msg": "i8", "t": "f8", "channel": "i4", "partition": "i4", "error": "i2"},
+}
+
+
+class ClientLink:
+    """The client↔broker network: fixed one-way latency, optional random loss, cut windows."""
+
+    def __init__(self, sim: Simulation, latency: float, loss: float = 0.0) -> None:
+        if latency < 0:
+            raise ValueError(f"latency must not be negative: {latency!r}")
+        if not 0.0 <= loss <= 1.0:
+            raise ValueError(f"loss must be a probability, not {loss!r}")
+        self.sim = sim
+        self.latency = float(latency)
+        self.loss = float(loss)
+        self.cuts: list[tuple[float, float]] = []
+        self._rng = sim.rng("kafka/link")
+
+    def delay(self) -> float:
+        """Seconds the next hop takes."""
+        return self.latency
+
+    def cut(self, start: float, end: float) -> None:
+        """Drop every hop sent during ``[start, end)`` (a network partition of the clients)."""
+        self.cuts.append((float(start), float(end)))
+
+    def delivers(self) -> bool:
+        """Whether a hop sent now arrives (False inside a cut or when randomly lost)."""
+        now = self.sim.now
+        for start, end in self.cuts:
+            if start <= now < end:
+                return False
+        return not (self.loss and self._rng.random() < self.loss)
+
+
+@dataclass(slots=True)
+class Broker:
+    id: int
+    up: bool = True
+
+
+@dataclass(slots=True)
+class Topic:
+    name: str
+    id: int
+    config: KafkaConfig
+    partitions: list[Partition] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """The leader's answer to one batch of a produce request."""
+
+    base_offset: int = -1
+    log_append_time: float = -1.0
+    error: KafkaError | None = None
+    duplicate: bool = False
+    hw_delay: float = 0.0  # seconds until the HW covers the batch (acks=all waits for it)
+
+
+class Partition:
+    """One topic partition on its leader: the log, the HW, producer state, data notification."""
+
+    def __init__(self, cluster: KafkaCluster, topic: Topic, index: int,
+                 replicas: list[int]) -> None:
+        self.cluster = cluster
+        self.topic = topic.name
+        self.topic_id = topic.id
+        self.index = index
+        self.replicas = list(replicas)
+        self.leader = self.replicas[0]
+        self.isr = list(replicas)
+        self.log = Log(topic.config, cluster.sim.now, name=f"{topic.name}-{index}",
+                       rng=cluster.sim.rng(f"kafka/{topic.name}-{index}/segment-jitter"))
+        self.deletions: list[Deletion] = []
+        self.on_delete: list[Callable[[Partition, Deletion], None]] = []
+        self._waiter: simpy.Event | None = None
+        self._producers: dict[int, deque] = {}  # pid -> last batches (first_seq, last_seq, base)
+        self._log_append_time = topic.config["message.timestamp.type"] == "LogAppendTime"
+
+    def __repr__(self) -> str:
+        return (f"Partition({self.topic}-{self.index}, leader={self.leader}, "
+                f"offsets=[{self.log_start_offset}, {self.high_watermark}/{self.log_end_offset}))")
+
+    # ---- offsets -------------------------------------------------------------------------
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.high_watermark
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return int(self.log.config["min.insync.replicas"])
+
+    # ---- consumer side -------------------------------------------------------------------
+    def read(self, offset: int, max_bytes: int | None = 1 << 20,
+             max_records: int | None = None) -> RecordBatch:
+        """Records from ``offset`` below the high watermark (see ``Log.read``)."""
+        return self.log.read(offset, max_bytes, max_records)
+
+    def available_bytes(self, offset: int) -> int:
+        """Bytes readable from ``offset`` up to the high watermark."""
+        offset = max(offset, self.log.log_start_offset)
+        if offset >= self.log.high_watermark:
+            return 0
+        return self.log.bytes_between(offset, self.log.high_watermark)
+
+    def wait_for_data(self, offset: int | None = None) -> simpy.Event:
+        """Event that fires (value: the new HW) when the HW next advances, or at once if the HW
+        is already above ``offset``."""
+        env = self.cluster.env
+        if offset is not None and self.log.high_watermark > offset:
+            event = env.event()
+            event.succeed(self.log.high_watermark)
+            return event
+        if self._waiter is None:
+            self._waiter = env.event()
+        return self._waiter
+
+    def update_high_watermark(self, offset: int) -> None:
+        """Move the HW up to ``offset`` (capped at the LEO) unless the ISR is under min ISR."""
+        log = self.log
+        if len(self.isr) < self.min_insync_replicas:
+            return
+        offset = min(offset, log.log_end_offset)
+        if offset > log.high_watermark:
+            log.high_watermark = offset
+            waiter = self._waiter
+            if waiter is not None:
+                self._waiter = None
+                waiter.succeed(offset)
+
+    # ---- broker side: produce --------------------------------------------------------------
+    def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
+               key: np.ndarray | None, null: np.ndarray | None, acks: str,
+               producer_id: int = -1, base_sequence: int = -1,
+               record: bool = True) -> AppendResult:
+        """Handle one batch of a produce request on the leader (at the current time).
+
+        ``record=False`` leaves the ``appended`` trace row to the caller (the producer writes
+        one row set per request).
+        """
+        now = self.cluster.env.now
+        n = len(msg)
+        if acks == "all" and len(self.isr) < self.min_insync_replicas:
+            return AppendResult(error=NotEnoughReplicasError(
+                f"The size of the current ISR {len(self.isr)} is insufficient to satisfy the "
+                f"min.isr requirement of {self.min_insync_replicas} for partition "
+                f"{self.topic}-{self.index}"))
+        history = None
+        if producer_id >= 0:
+            history = self._producers.get(producer_id)
+            if history is not None:
+                for first, last, base in history:
+                    if first == base_sequence and last == base_sequence + n - 1:
+                        return AppendResult(base, now, duplicate=True,
+                                            hw_delay=self._hw_delay(base + n))
+                expected = history[-1][1] + 1
+            else:
+                expected = 0
+            if base_sequence != expected:
+                return AppendResult(error=OutOfOrderSequenceError(
+                    f"Out of order sequence number for producer {producer_id} at offset "
+                    f"{self.log.log_end_offset} in partition {self.topic}-{self.index}: "
+                    f"{base_sequence} (incoming seq. number), {expected - 1} (current end "
+                    f"sequence number)"))
+        if self._log_append_time:
+            timestamp = np.full(n, now)
+        try:
+            base = self.log.append(msg, timestamp, size, key, null, now)
+        except KafkaError as err:
+            return AppendResult(error=err)
+        if history is None and producer_id >= 0:
+            history = self._producers[producer_id] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+        if history is not None:
+            history.append((base_sequence, base_sequence + n - 1, base))
+        cluster = self.cluster
+        if record and cluster.tracing:
+            cluster.appended.extend(msg=msg, channel=self.topic_id, partition=self.index,
+                                    offset=np.arange(base, base + n), t=now)
+        delay = self._hw_delay(base + n)
+        if delay == 0.0:
+            self.update_high_watermark(base + n)
+        elif delay > 0.0:
+            cluster.sim.call_at(now + delay, self.update_high_watermark, base + n)
+        return AppendResult(base, now, hw_delay=delay)
+
+    def _hw_delay(self, end_offset: int) -> float:
+        """Seconds until the HW reaches ``end_offset`` (inf if it cannot now)."""
+        if len(self.isr) < self.min_insync_replicas:
+            return float("inf")
+        if self.log.high_watermark >= end_offset or len(self.isr) <= 1:
+            return 0.0
+        return 2.0 * self.cluster.link.latency
+
+    # ---- deletions -----------------------------------------------------------------------
+    def record_deletions(self, deletions: list[Deletion]) -> None:
+        cluster = self.cluster
+        for d in deletions:
+            if not len(d):
+                continue
+            self.deletions.append(d)
+            if cluster.tracing:
+                cluster.log_deleted.extend(
+                    msg=d.msg, channel=self.topic_id, partition=self.index, offset=d.offsets,
+                    t=d.t, reason=REASON_CODE[d.reason])
+            for fn in list(self.on_delete):
+                fn(self, d)
+
+
+class KafkaCluster:
+    """``KafkaCluster(sim, brokers=3, config=None, latency=0.0005)``: brokers and topics.
+
+    ``config`` is the broker config by Kafka name (``{"log.retention.check.interval.ms":
+    1000}``); ``latency`` the one-way client↔broker latency in seconds;
+    ``storage_sample_interval`` (seconds) adds regular storage samples to the trace (storage
+    is always sampled after each retention check).
+    """
+
+    def __init__(self, sim: Simulation, brokers: int = 3,
+                 config: Mapping[str, Any] | None = None, latency: float = 0.0005,
+                 storage_sample_interval: float | None = None) -> None:
+        if not isinstance(brokers, int) or brokers < 1:
+            raise ValueError(f"brokers must be a positive integer, not {brokers!r}")
+        self.sim = sim
+        self.env = sim.env
+        self.trace = sim.trace
+        self.tracing = sim.trace.enabled
+        self.config = load("broker", config)
+        self.topic_defaults = topic_defaults(self.config)
+        self.brokers = [Broker(i) for i in range(brokers)]
+        self.topics: dict[str, Topic] = {}
+        self.link = ClientLink(sim, latency)
+        self.keys = KeyRegistry()
+        self.values: dict[int, bytes | None] = {}
+        self.coordinator: Any = None
+        self._next_producer_id = 0
+        self._client_seq = {"producer": 0, "consumer": 0}
+        tables = {name: self.trace.table(name, schema) for name, schema in TRACE_SCHEMAS.items()}
+        self.appended = tables["appended"]
+        self.log_deleted = tables["log_deleted"]
+        self.env.process(self._retention_task())
+        if self.config["log.cleaner.enable"]:
+            self.env.process(self._cleaner_task())
+        if storage_sample_interval is not None:
+            if storage_sample_interval <= 0:
+                raise ValueError("storage_sample_interval must be positive")
+            self.env.process(self._sampler(storage_sample_interval))
+
+    @property
+    def latency(self) -> float:
+        return self.link.latency
+
+    # ---- topics --------------------------------------------------------------------------
+    def create_topic(self, name: str, partitions: int | None = None,
+                     replication_factor: int | None = None,
+                     config: Mapping[str, Any] | None = None) -> Topic:
+        """Create topic ``name`` (defaults: ``num.partitions``, ``default.replication.factor``)."""
+        if not isinstance(name, str) or not _TOPIC_NAME.match(name) or name in (".", ".."):
+            raise KafkaError(f"Topic name {name!r} is illegal: use up to 249 ASCII letters, "
+                             f"digits, '.', '_' and '-'")
+        if name in self.topics:
+            raise TopicExistsError(f"Topic '{name}' already exists.")
+        partitions = self.config["num.partitions"] if partitions is None else partitions
+        rf = self.config["default.replication.factor"] if replication_factor is None \
+            else replication_factor
+        if not isinstance(partitions, int) or partitions < 1:
+            raise InvalidPartitionsError(f"Number of partitions must be larger than 0, "
+                                         f"not {partitions!r}.")
+        if not isinstance(rf, int) or rf < 1:
+            raise InvalidReplicationFactorError(
+                f"Replication factor must be larger than 0, not {rf!r}.")
+        if rf > len(self.brokers):
+            raise InvalidReplicationFactorError(
+                f"Replication factor: {rf} larger than available brokers: {len(self.brokers)}.")
+        topic_config = load("topic", config, self.topic_defaults)
+        topic = Topic(name, self.trace.channels.id(name), topic_config)
+        for index, replicas in enumerate(self._place(partitions, rf)):
+            topic.partitions.append(Partition(self, topic, index, replicas))
+        self.topics[name] = topic
+        return topic
+
+    def _place(self, partitions: int, rf: int) -> list[list[int]]:
+        """Kafka's rack-unaware replica assignment (random start index and follower shift)."""
+        n = len(self.brokers)
+        rng = self.sim.rng("kafka/placement")
+        start = int(rng.integers(n))
+        shift = int(rng.integers(n))
+        out = []
+        for p in range(partitions):
+            if p > 0 and p % n == 0:
+                shift += 1
+            first = (p + start) % n
+            replicas = [first]
+            for j in range(rf - 1):
+                replicas.append((first + 1 + (shift + j) % (n - 1)) % n)
+            out.append(replicas)
+        return out
+
+    def topic(self, name: str) -> Topic:
+        try:
+            return self.topics[name]
+        except KeyError:
+            raise UnknownTopicOrPartitionError(
+                f"This server does not host this topic-partition: {name!r}") from None
+
+    def partition(self, topic: str, index: int) -> Partition:
+        parts = self.topic(topic).partitions
+        if not 0 <= index < len(parts):
+            raise UnknownTopicOrPartitionError(
+                f"Topic {topic!r} has partitions 0..{len(parts) - 1}, not {index}")
+        return parts[index]
+
+    def all_partitions(self) -> list[Partition]:
+        return [p for t in self.topics.values() for p in t.partitions]
+
+    # ---- clients -------------------------------------------------------------------------
+    def producer(self, config: Mapping[str, Any] | None = None):
+        """A new ``Producer`` with this producer config (Kafka names, 4.x defaults)."""
+        from models.kafka.producer import Producer
+
+        return Producer(self, config)
+
+    def consumer(self, config: Mapping[str, Any] | None = None):
+        """A new consumer (``models.kafka.consumer.Consumer``) with this consumer config."""
+        from models.kafka.consumer import Consumer  # the consumer side provides it
+
+        return Consumer(self, config)
+
+    def client_id(self, kind: str, given: str = "") -> str:
+        """Kafka's generated ``client.id`` (``producer-1``, ``consumer-2``…) when none is set."""
+        self._client_seq[kind] += 1
+        return given or f"{kind}-{self._client_seq[kind]}"
+
+    def new_producer_id(self) -> int:
+        self._next_producer_id += 1
+        return self._next_producer_id - 1
+
+    # ---- storage -------------------------------------------------------------------------
+    def storage_bytes(self) -> dict[tuple[str, int], int]:
+        """Bytes stored per partition (one replica)."""
+        return {(p.topic, p.index): p.log.size_bytes for p in self.all_partitions()}
+
+    def storage_by_broker(self) -> dict[int, int]:
+        """Bytes stored per broker, counting every replica it hosts."""
+        out = dict.fromkeys(range(len(self.brokers)), 0)
+        for p in self.all_partitions():
+            for b in p.replicas:
+                out[b] += p.log.size_bytes
+        return out
+
+    def sample_storage(self) -> None:
+        """Write one storage sample per partition and per broker to the trace."""
+        if not self.tracing:
+            return
+        parts = self.all_partitions()
+        now = self.env.now
+        if parts:
+            self.trace.table("kafka_storage").extend(
+                t=now, channel=np.array([p.topic_id for p in parts]),
+                partition=np.array([p.index for p in parts]),
+                bytes=np.array([p.log.size_bytes for p in parts]),
+                log_start=np.array([p.log_start_offset for p in parts]),
+                log_end=np.array([p.log_end_offset for p in parts]),
+                segments=np.array([len(p.log.segments) for p in parts]))
+        by_broker = self.storage_by_broker()
+        self.trace.table("kafka_broker_storage").extend(
+            t=now, broker=np.array(list(by_broker)), bytes=np.array(list(by_broker.values())))
+
+    # ---- periodic tasks ------------------------------------------------------------------
+    def cleanup_logs(self) -> int:
+        """One retention pass (``LogManager.cleanupLogs``); returns records deleted."""
+        now = self.env.now
+        cleaner = self.config["log.cleaner.enable"]
+        deleted = 0
+        for p in self.all_partitions():
+            if p.log.compact and cleaner:
+                continue  # compact,delete logs: the cleaner runs their retention
+            deletions = p.log.delete_old_segments(now)
+            p.record_deletions(deletions)
+            deleted += sum(len(d) for d in deletions)
+        return deleted
+
+    def clean_filthiest(self) -> bool:
+        """Clean the compacted log with the highest dirty ratio above its threshold, if any."""
+        now = self.env.now
+        best = None
+        for p in self.all_partitions():
+            c = compaction.needs_cleaning(p.log, now)
+            if c is not None and (best is None or c.ratio > best[1].ratio):
+                best = (p, c)
+        if best is None:
+            return False
+        p, c = best
+        p.record_deletions([compaction.clean(p.log, now, c)])
+        return True
+
+    def _retention_task(self):
+        yield self.env.timeout(self.config["log.initial.task.delay.ms"] / 1000.0)
+        period = self.config["log.retention.check.interval.ms"] / 1000.0
+        while True:
+            self.cleanup_logs()
+            self.sample_storage()
+            yield self.env.timeout(period)
+
+    def _cleaner_task(self):
+        backoff = self.config["log.cleaner.backoff.ms"] / 1000.0
+        while True:
+            while self.clean_filthiest():
+                self._delete_compacted()
+            self._delete_compacted()
+            yield self.env.timeout(backoff)
+
+    def _delete_compacted(self) -> None:
+        now = self.env.now
+        for p in self.all_partitions():
+            if p.log.compact and p.log.delete:
+                p.record_deletions(p.log.delete_old_segments(now))
+
+    def _sampler(self, interval: float):
+        while True:
+            self.sample_storage()
+            yield self.env.timeout(interval)
