@@ -134,3 +134,12 @@ def test_publish_latency_grows_with_fanout_and_patterns():
     base = exec_time(0, 0)
     assert exec_time(1000, 0) == pytest.approx(base + 1000 * 0.9e-6, rel=1e-6)
     assert exec_time(0, 1000) == pytest.approx(base + 1000 * 0.24e-6, rel=1e-6)
+
+
+def test_many_channels_cost_memory_in_proportion(server):
+    a = server.connect("a")
+    names = [f"ch{i}" for i in range(500)]
+    a.execute("SUBSCRIBE", *names)
+    p = server.connect("p")
+    assert all(p.execute("PUBLISH", n, "x") == 1 for n in names)
+    assert len(server._chan_len) < 4 * 1024

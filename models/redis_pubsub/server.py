@@ -295,6 +295,7 @@ class RedisPubSub:
         names = self._chan_names
         if len(names) <= ident:
             names.extend([None] * (ident + 1 - len(names)))
+        if len(self._chan_len) <= ident:  # amortised growth
             grown = np.zeros(max(2 * len(self._chan_len), ident + 1), dtype=np.int64)
             grown[: len(self._chan_len)] = self._chan_len
             self._chan_len = grown
