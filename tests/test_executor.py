@@ -17,7 +17,7 @@ from experiments.runner import ExecutorSpec, execute, parse_executor, plan
 HAS_DASK = importlib.util.find_spec("distributed") is not None
 needs_dask = pytest.mark.skipif(not HAS_DASK, reason="dask[distributed] is not installed "
                                                      "(pip install 'brokersim[dask]')")
-DEMO = experiments_demo.EXPERIMENTS[1]  # demo-noplot: no figures to draw
+DEMO = experiments_demo.EXPERIMENTS[0]  # "demo": one figure to draw
 
 
 def numbers(results):
@@ -86,7 +86,7 @@ def _csv_numbers(text: str) -> list[dict[str, str]]:
 
 @needs_dask
 def test_cli_sweep_on_dask_writes_the_process_pool_csv(dask_address, tmp_path, capsys):
-    code = main(["sweep", "demo-noplot", "--experiments-module", "experiments_demo",
+    code = main(["sweep", "demo", "--experiments-module", "experiments_demo",
                  "--param", "messages=100,200", "--replications", "2", "--seed", "5",
                  "--no-progress", "--executor", f"dask://{dask_address}",
                  "--out", str(tmp_path)])
@@ -99,7 +99,7 @@ def test_cli_sweep_on_dask_writes_the_process_pool_csv(dask_address, tmp_path, c
 @needs_dask
 def test_unreachable_dask_scheduler_is_one_usage_line(monkeypatch, capsys):
     monkeypatch.setattr(runner, "DASK_CONNECT_TIMEOUT", 0.5)
-    code = main(["run", "demo-noplot", "--experiments-module", "experiments_demo",
+    code = main(["run", "demo", "--experiments-module", "experiments_demo",
                  "--replications", "1", "--executor", "dask://127.0.0.1:9", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2

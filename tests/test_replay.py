@@ -113,13 +113,32 @@ def test_replay_kafka_names_what_is_missing():
         replay_kafka(desc, Simulation(seed=0))
 
 
-@pytest.mark.skipif(kafka_available() is not None, reason="the Kafka model is not installed")
+needs_kafka = pytest.mark.skipif(kafka_available() is not None,
+                                 reason="the Kafka model is not installed")
+
+
+@needs_kafka
 def test_kafka_replay_accounts_for_every_copy():
     desc = prepare(OMB / "simple-workload.yaml", time_scale=0.001)
     result = replay(desc, seed=4, models=("kafka",))
     check_replay([result])
     m = metrics(result, "kafka")
     assert m["published"] == 3600 and m["delivered"] == 3600 and m["lost"] == 0
+    assert m["duplicated"] == 0 and m["undelivered_at_end"] == 0
+
+
+@needs_kafka
+def test_kafka_keeps_what_redis_loses():
+    backlog = prepare(OMB / "1-topic-100-partitions-1kb-4p-4c-200k-backlog.yaml", 1e-4)
+    slow = load_workload_text(SLOW, "toml", "slow.toml")
+    for desc in (backlog, slow):
+        result = replay(desc, seed=0)
+        check_replay([result])
+        redis, kafka = metrics(result, "redis"), metrics(result, "kafka")
+        assert redis["published"] == kafka["published"]  # the same messages
+        assert redis["lost"] > 0
+        assert kafka["lost"] == 0 and kafka["delivered"] == kafka["owed"]
+    assert 0 < kafka["latency_max"] < 10_000
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -169,9 +169,10 @@ class Tally:
 
 
 def tally(model: str, trace: Trace, desc: WorkloadFile, sent: Sent,
-          receivers: Mapping[str, str], measure_from: float) -> Tally:
+          receivers: Mapping[str, str], measure_from: float, offset: float = 0.0) -> Tally:
     """Account for one run (see the module docstring). ``receivers`` maps each receiver name
-    the model used in the trace to its group's name."""
+    the model used in the trace to its group's name; trace times minus ``offset`` are workload
+    times."""
     groups: tuple[GroupSpec, ...] = desc.groups
     names = tuple(g.name for g in groups)
     gindex = {g: i for i, g in enumerate(names)}
@@ -185,7 +186,7 @@ def tally(model: str, trace: Trace, desc: WorkloadFile, sent: Sent,
     owed_t = np.sort(sent.t[rows])
 
     pub = trace.published
-    pub_msg, pub_time, pub_chan = pub["msg"], pub["t"], pub["channel"]
+    pub_msg, pub_time, pub_chan = pub["msg"], pub["t"] - offset, pub["channel"]
     size = int(max(pub_msg.max(initial=-1), trace.delivered["msg"].max(initial=-1),
                    trace.dropped["msg"].max(initial=-1))) + 1
     sent_at = np.full(size, np.nan)
@@ -203,7 +204,7 @@ def tally(model: str, trace: Trace, desc: WorkloadFile, sent: Sent,
             recv_group[trace.receivers.ids[name]] = gindex[group]
 
     d = trace.delivered
-    d_msg, d_t, d_recv = d["msg"], d["t"], d["receiver"]
+    d_msg, d_t, d_recv = d["msg"], d["t"] - offset, d["receiver"]
     d_group = recv_group[d_recv]
     mine = d_group >= 0
     d_msg, d_t, d_group, d_recv = d_msg[mine], d_t[mine], d_group[mine], d_recv[mine]
@@ -216,7 +217,7 @@ def tally(model: str, trace: Trace, desc: WorkloadFile, sent: Sent,
     duplicated = np.bincount(d_group, minlength=n_groups) - delivered
 
     x = trace.dropped
-    x_msg, x_t, x_recv, x_reason = x["msg"], x["t"], x["receiver"], x["reason"]
+    x_msg, x_t, x_recv, x_reason = x["msg"], x["t"] - offset, x["receiver"], x["reason"]
     producer_side = x_recv < 0
     p_rows, p_group = _expand(per_target, np.maximum(target_of[x_msg[producer_side]], 0))
     p_rows = np.flatnonzero(producer_side)[p_rows]

@@ -1,9 +1,13 @@
 """Per-model adapters: set up one model to replay a :class:`WorkloadFile` in a simulation.
 
-``replay_<model>(desc, sim)`` builds the broker, its receivers and the producers' feed in
-``sim`` and returns a :class:`ModelRun` naming the receivers (trace name → group). The caller
-runs the simulation and accounts for it (:mod:`experiments.replay.accounting`). Both models get
-the same messages from the same seed: the workload is drawn from the same named streams.
+``replay_<model>(desc, sim)`` builds the broker and its receivers in ``sim``, runs the
+simulation until the receivers are ready — subscribed (Redis), or joined to their groups with
+partitions assigned (Kafka) — as OMB waits for its consumers before it starts producing, and
+then starts the producers' feed. It returns a :class:`ModelRun` naming the receivers (trace name
+→ group) and ``offset``, the simulated time the set-up took: workload time ``t`` happens at
+simulated time ``offset + t``. The caller runs the rest and accounts for it
+(:mod:`experiments.replay.accounting`). Both models get the same messages from the same seed:
+the workload is drawn from the same named streams, on the same grid.
 """
 
 from __future__ import annotations
@@ -11,21 +15,54 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
 
 from experiments.workloads import GroupSpec, WorkloadFile
 from sim.simulation import Simulation
-from sim.workload import key_bytes
+from sim.workload import MessageBatch, key_bytes
 
 
 @dataclass
 class ModelRun:
-    """What an adapter set up: the receivers (trace name → group name)."""
+    """What an adapter set up: the receivers (trace name → group name) and the set-up time
+    (``offset``: simulated seconds before workload time 0)."""
 
     model: str
     receivers: dict[str, str] = field(default_factory=dict)
+    offset: float = 0.0
+
+
+READY_LIMIT = 120.0
+"""Simulated seconds the receivers may take to be ready before the workload starts anyway."""
+
+
+def wait_until(sim: Simulation, ready: Callable[[], bool], step: float) -> float:
+    """Run ``sim`` in ``step`` s until ``ready()`` (or :data:`READY_LIMIT`); return the time."""
+    while not ready() and sim.now < READY_LIMIT:
+        sim.run(until=sim.now + step)
+    return sim.now
+
+
+def drive(sim: Simulation, desc: WorkloadFile, offset: float,
+          send: Callable[[MessageBatch], None], step: float = 0.5) -> None:
+    """Hand the workload's messages to ``send`` ``2 × step`` ahead of time, from a simpy
+    process; batch times stay in workload time (``send`` adds ``offset``)."""
+    feed = desc.workload.feed(sim)
+    env = sim.env
+
+    def push(until: float) -> None:
+        batch = feed.take(max(until - offset, feed.time))
+        if len(batch):
+            send(batch)
+
+    def run():
+        push(env.now + 2 * step)
+        while not feed.exhausted:
+            yield env.timeout(step)
+            push(env.now + 2 * step)
+
+    env.process(run())
 
 
 Adapter = Callable[[WorkloadFile, Simulation], ModelRun]
@@ -55,7 +92,8 @@ def replay_redis(desc: WorkloadFile, sim: Simulation) -> ModelRun:
 
     Topics are channels; each group's connections are :class:`Subscriber` applications with the
     group's service time, reconnecting after 1 s when cut off (redis-py's ``PubSub``
-    re-subscribes on reconnect). A backlog pause is the subscribers being away for the pause:
+    re-subscribes on reconnect). The producers start once every subscription is in place.
+    A backlog pause is the subscribers being away for the pause:
     Redis keeps nothing for them (a real paused reader would instead fill its output buffer up
     to the ``client-output-buffer-limit`` and be cut off, losing the same messages less that
     buffer).
@@ -70,14 +108,26 @@ def replay_redis(desc: WorkloadFile, sim: Simulation) -> ModelRun:
         sim.trace.channels.id(channel)
     server = RedisPubSub(sim, desc.redis_settings)
     run = ModelRun("redis")
-    pause = pause_window(desc)
+    subscribers = []
     for group in desc.groups:
         for name, channels in redis_channels(group):
-            sub = Subscriber(server, name, channels, service=group.service)
-            if pause is not None:
-                sub.go_offline(at=pause[0], duration=pause[1])
+            subscribers.append(Subscriber(server, name, channels, service=group.service))
             run.receivers[name] = group.name
-    server.publish_workload(desc.workload)
+    run.offset = wait_until(sim, lambda: all(s.client.subscription_count == len(s.channels)
+                                             for s in subscribers), server.config.latency)
+    pause = pause_window(desc)
+    if pause is not None:
+        for sub in subscribers:
+            sub.go_offline(at=run.offset + pause[0], duration=pause[1])
+    names = list(desc.workload.targets)
+    sources = np.array([sim.trace.sources.id(p) for p in desc.workload.producer_names],
+                       dtype=np.int32)
+
+    def publish(batch: MessageBatch) -> None:
+        server.feed(batch.t + run.offset, batch.target, batch.size,
+                    source=sources[batch.producer], channel_names=names)
+
+    drive(sim, desc, run.offset, publish, step=server.flush_interval)
     return run
 
 
@@ -137,8 +187,10 @@ def replay_kafka(desc: WorkloadFile, sim: Simulation) -> ModelRun:
     consumer group per group, each consumer an at-least-once loop (poll, process, commit —
     ``enable.auto.commit=false`` as OMB's Kafka driver) with the group's service time per
     record and ``auto.offset.reset=earliest`` unless the file says otherwise (OMB's driver
-    setting, so that records sent before the first assignment are not skipped). A backlog
-    pause starts the consumers only when the backlog is built.
+    setting). The producers start once every consumer has joined its group (Kafka's
+    ``group.initial.rebalance.delay.ms`` of 3 s runs first). A backlog pause pauses each
+    consumer's partitions (``Consumer.pause``, as OMB's ``pauseConsumers``) until the backlog is
+    built.
     """
     missing = kafka_available()
     if missing is not None:
@@ -153,53 +205,46 @@ def replay_kafka(desc: WorkloadFile, sim: Simulation) -> ModelRun:
                              config={**topic_settings, **dict(t.config)})
     run = ModelRun("kafka")
     consumer_settings = {"auto.offset.reset": "earliest", **desc.kafka_settings("consumer")}
-    pause = pause_window(desc)
-
-    def start_group(group: GroupSpec) -> None:
-        for j in range(group.consumers):
-            config = {**consumer_settings, "group.id": group.name, "client.id": f"c{j}"}
-            process_then_commit(cluster, config, group.targets, processing=_service(group))
-
+    loops = []
     for group in desc.groups:
-        run.receivers.update({name: group.name for name in group.receiver_names()})
-        if pause is None:
-            start_group(group)
-        else:
-            sim.call_at(pause[0] + pause[1], start_group, group)
-    _feed_producers(desc, sim, cluster)
-    return run
+        for j, name in enumerate(group.receiver_names()):
+            config = {**consumer_settings, "group.id": group.name, "client.id": f"c{j}"}
+            loops.append(process_then_commit(cluster, config, group.targets,
+                                             processing=_service(group)))
+            run.receivers[name] = group.name
+    run.offset = wait_until(sim, lambda: all(loop.consumer is not None
+                                             and loop.consumer.generation > 0
+                                             for loop in loops), 0.05)
+    pause = pause_window(desc)
+    if pause is not None:
+        def pause_all() -> None:
+            for loop in loops:
+                loop.consumer.pause(*loop.consumer.assignment())
 
+        def resume_all() -> None:
+            for loop in loops:
+                loop.consumer.resume(*loop.consumer.paused())
 
-def _feed_producers(desc: WorkloadFile, sim: Simulation, cluster: Any,
-                    step: float = 0.5) -> None:
-    """Hand each producer its messages ``2 × step`` ahead, per topic, through ``produce()``."""
-    workload = desc.workload
+        sim.call_at(run.offset + pause[0], pause_all)
+        sim.call_at(run.offset + pause[0] + pause[1], resume_all)
+
     settings = desc.kafka_settings("producer")
+    workload = desc.workload
     producers = [cluster.producer({**settings, "client.id": p.name}) for p in workload.producers]
     targets = workload.targets
-    feed = workload.feed(sim)
 
-    def push(until: float) -> None:
-        batch = feed.take(until)
-        if not len(batch):
-            return
+    def produce(batch: MessageBatch) -> None:
         for i, producer in enumerate(producers):
             mine = batch[batch.producer == i]
             for target in np.unique(mine.target):
                 rows = mine[mine.target == target]
-                keys = None
-                if (rows.key >= 0).any():
-                    keys = [key_bytes(int(k)) for k in rows.key]
-                producer.produce(targets[int(target)], rows.t, rows.size, keys=keys)
+                keys = ([key_bytes(int(k)) for k in rows.key] if (rows.key >= 0).any()
+                        else None)
+                producer.produce(targets[int(target)], rows.t + run.offset, rows.size,
+                                 keys=keys)
 
-    def run():
-        env = sim.env
-        push(env.now + 2 * step)
-        while not feed.exhausted:
-            yield env.timeout(step)
-            push(env.now + 2 * step)
-
-    sim.env.process(run())
+    drive(sim, desc, run.offset, produce)
+    return run
 
 
 ADAPTERS: Mapping[str, Adapter] = MappingProxyType({"redis": replay_redis, "kafka": replay_kafka})

@@ -52,19 +52,23 @@ def replay_model(desc: WorkloadFile, model: str, seed: int, drain: float | None 
     sim = Simulation(seed=seed)
     run = ADAPTERS[model](desc, sim)
     sent = sent_messages(desc, seed)
-    end = desc.workload.duration
+    end = run.offset + desc.workload.duration
     sim.run(until=end)
     grace = default_drain(desc) if drain is None else drain
     owed = _owed_copies(desc, sent)
+
+    def account() -> Tally:
+        return tally(model, sim.trace, desc, sent, run.receivers, desc.warmup, run.offset)
+
     t, step = end, grace / 20
     while t < end + grace:
         if len(sim.trace.delivered) + len(sim.trace.dropped) >= owed:  # perhaps all done
-            result = tally(model, sim.trace, desc, sent, run.receivers, desc.warmup)
+            result = account()
             if not result.undelivered.any():
                 return result
         t = min(t + step, end + grace)
         sim.run(until=t)
-    return tally(model, sim.trace, desc, sent, run.receivers, desc.warmup)
+    return account()
 
 
 def _owed_copies(desc: WorkloadFile, sent) -> int:
@@ -146,7 +150,7 @@ def find_max_rate(desc: WorkloadFile, model: str, seed: int, *, start: float | N
             lo, best = rate, result
         else:
             hi = rate
-    while not ok and rate / 2 >= 1:
+    while lo is None and rate / 2 >= 1:
         rate /= 2
         ok, result = trial(rate)
         if ok:
