@@ -13,6 +13,7 @@ from experiments.workloads import (
     parse_omb,
     to_toml,
 )
+from experiments.workloads.settings import UNROUTED, kafka_properties
 from sim import Simulation
 from sim.arrivals import Constant, OnOff, Poisson
 from sim.distributions import Exponential, Fixed, LogNormal, RoundRobin, UniformChoice, Zipf
@@ -218,3 +219,46 @@ def test_trace_paths_are_relative_to_the_workload_file(tmp_path):
     desc = load_workload_file(tmp_path / "w.toml")
     batch = desc.workload.generate(Simulation(seed=0))
     assert batch.size.tolist() == [10, 20]
+
+
+HAS_KAFKA = kafka_properties() is not None
+KAFKA = '[kafka]\n"linger.ms" = 5\n"client.id" = "x"\n"retention.ms" = 1000\n'
+
+
+@pytest.mark.skipif(not HAS_KAFKA, reason="models.kafka is not installed")
+def test_flat_kafka_names_go_to_every_kind_that_has_them():
+    desc = load_workload_text(TOML_OK + KAFKA, "toml", "w.toml")
+    assert desc.kafka_settings("producer") == {"linger.ms": 5, "client.id": "x"}
+    assert desc.kafka_settings("consumer") == {"client.id": "x"}
+    assert desc.kafka_settings("topic") == {"retention.ms": 1000}
+    assert load_workload_text(to_toml(desc), "toml", "w.toml") == desc
+
+
+@pytest.mark.skipif(HAS_KAFKA, reason="models.kafka is installed")
+def test_kafka_names_are_kept_unchecked_without_the_kafka_model():
+    desc = load_workload_text(TOML_OK + KAFKA, "toml", "w.toml")
+    assert desc.kafka_settings(UNROUTED) == {"linger.ms": 5, "client.id": "x",
+                                             "retention.ms": 1000}
+    assert load_workload_text(to_toml(desc), "toml", "w.toml") == desc
+
+
+@pytest.mark.skipif(not HAS_KAFKA, reason="models.kafka is not installed")
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[kafka]\n"linger.msec" = 5\n',
+     "w.toml: kafka.linger.msec: unknown Kafka property; did you mean 'linger.ms'?"),
+    ('[kafka.producer]\nacks = "al"\n',
+     "w.toml: kafka.producer.acks: Invalid value 'al' for configuration acks"),
+    ('[topics.t]\nconfig = { "retention.msx" = 5 }\n',
+     "w.toml: topics.t.config.retention.msx: unknown Kafka topic property; did you mean "
+     "'retention.ms'?"),
+])
+def test_kafka_settings_are_checked_by_kafka(extra, message):
+    with pytest.raises(WorkloadFileError) as caught:
+        load_workload_text(TOML_OK + extra, "toml", "w.toml")
+    assert str(caught.value).startswith(message)
+
+
+def test_replication_factor_above_the_broker_count_is_rejected():
+    with pytest.raises(WorkloadFileError, match=r"w\.toml: topics\.t\.replication_factor: 5 is "
+                                                r"more than the 3 brokers"):
+        load_workload_text(TOML_OK + "[topics.t]\nreplication_factor = 5\n", "toml", "w.toml")

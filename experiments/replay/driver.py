@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.replay.accounting import Tally, sent_messages, tally
+from experiments.replay.accounting import Sent, Tally, sent_messages, tally
 from experiments.replay.adapters import ADAPTERS
 from experiments.workloads import WorkloadFile
 from sim.simulation import Simulation
@@ -71,7 +71,7 @@ def replay_model(desc: WorkloadFile, model: str, seed: int, drain: float | None 
     return account()
 
 
-def _owed_copies(desc: WorkloadFile, sent) -> int:
+def _owed_copies(desc: WorkloadFile, sent: Sent) -> int:
     per_target = np.array([sum(t in g.targets for g in desc.groups)
                            for t in desc.workload.targets], dtype=np.int64)
     return int(per_target[sent.target].sum())

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import MappingProxyType
 
 from experiments.workloads.description import (
     Backlog,
@@ -70,7 +71,7 @@ from experiments.workloads.description import (
 from experiments.workloads.omb import OmbWorkload, load_omb, parse_omb
 from experiments.workloads.toml_file import parse_toml, to_toml
 
-FORMATS = {".toml": "toml", ".yaml": "omb", ".yml": "omb"}
+FORMATS = MappingProxyType({".toml": "toml", ".yaml": "omb", ".yml": "omb"})
 EXAMPLES_DIR = Path(__file__).resolve().parent
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -129,9 +130,9 @@ class OmbWorkload:
         return desc
 
 
-_INT_FIELDS = {"topics": 1, "partitionsPerTopic": 1, "messageSize": 0,
-               "subscriptionsPerTopic": 0, "consumerPerSubscription": 1,
-               "producersPerTopic": 1, "randomizedPayloadPoolSize": 0}
+_INT_FIELDS = MappingProxyType({  # integer fields and their minimum
+    "topics": 1, "partitionsPerTopic": 1, "messageSize": 0, "subscriptionsPerTopic": 0,
+    "consumerPerSubscription": 1, "producersPerTopic": 1, "randomizedPayloadPoolSize": 0})
 REQUIRED = ("topics", "partitionsPerTopic", "messageSize", "subscriptionsPerTopic",
             "consumerPerSubscription", "producersPerTopic", "producerRate",
             "testDurationMinutes")

@@ -98,6 +98,11 @@ def parse_toml(text: str, source: str = "<toml>", base_dir: Path | None = None,
                                     "rate cannot be searched while building a backlog)")
     redis = parse_redis(doc.get("redis", {}))
     brokers, kafka = parse_kafka(doc.get("kafka", {}))
+    for t in topics:
+        if t.replication_factor is not None and t.replication_factor > brokers:
+            raise FieldError(f.join(f.join("topics", t.name), "replication_factor"),
+                             f"{t.replication_factor} is more than the {brokers} brokers "
+                             "([kafka] brokers)")
     desc = WorkloadFile(workload, topics, tuple(groups), redis, kafka, brokers, warmup,
                         find_max, backlog, source, "toml")
     if backlog is not None:
