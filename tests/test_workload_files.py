@@ -243,19 +243,19 @@ def test_kafka_names_are_kept_unchecked_without_the_kafka_model():
 
 
 @pytest.mark.skipif(not HAS_KAFKA, reason="models.kafka is not installed")
-@pytest.mark.parametrize(("extra", "message"), [
-    ('[kafka]\n"linger.msec" = 5\n',
-     "w.toml: kafka.linger.msec: unknown Kafka property; did you mean 'linger.ms'?"),
-    ('[kafka.producer]\nacks = "al"\n',
-     "w.toml: kafka.producer.acks: Invalid value 'al' for configuration acks"),
-    ('[topics.t]\nconfig = { "retention.msx" = 5 }\n',
-     "w.toml: topics.t.config.retention.msx: unknown Kafka topic property; did you mean "
-     "'retention.ms'?"),
+@pytest.mark.parametrize(("extra", "field", "message"), [
+    ('[kafka]\n"linger.msec" = 5\n', "kafka.linger.msec",
+     "unknown Kafka property; did you mean 'linger.ms'?"),
+    ('[kafka.producer]\nacks = "al"\n', "kafka.producer.acks",
+     "Invalid value 'al' for configuration acks"),
+    ('[topics.t]\nconfig = { "retention.msx" = 5 }\n', "topics.t.config.retention.msx",
+     "unknown Kafka topic property; did you mean 'retention.ms'?"),
 ])
-def test_kafka_settings_are_checked_by_kafka(extra, message):
+def test_kafka_settings_are_checked_by_kafka(extra, field, message):
     with pytest.raises(WorkloadFileError) as caught:
         load_workload_text(TOML_OK + extra, "toml", "w.toml")
-    assert str(caught.value).startswith(message)
+    assert caught.value.field == field and message in caught.value.message
+    assert str(caught.value).startswith(f"w.toml: {field}: ")
 
 
 def test_replication_factor_above_the_broker_count_is_rejected():
