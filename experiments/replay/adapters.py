@@ -92,11 +92,10 @@ def replay_redis(desc: WorkloadFile, sim: Simulation) -> ModelRun:
 
     Topics are channels; each group's connections are :class:`Subscriber` applications with the
     group's service time, reconnecting after 1 s when cut off (redis-py's ``PubSub``
-    re-subscribes on reconnect). The producers start once every subscription is in place.
-    A backlog pause is the subscribers being away for the pause:
-    Redis keeps nothing for them (a real paused reader would instead fill its output buffer up
-    to the ``client-output-buffer-limit`` and be cut off, losing the same messages less that
-    buffer).
+    re-subscribes on reconnect). The producers start once every subscription is in place. A
+    backlog pause is the subscribers being away for the pause: Redis keeps nothing for them (a
+    real paused reader would instead fill its output buffer up to the
+    ``client-output-buffer-limit`` and be cut off, losing the same messages less that buffer).
     """
     from models.redis_pubsub import RedisPubSub
     from models.redis_pubsub.subscriber import Subscriber
