@@ -1,4 +1,7 @@
-"""``python -m experiments``: list, run, sweep and bench the experiments.
+"""``python -m experiments``: list, run, sweep, replay and bench the experiments.
+
+``replay FILE`` replays a workload file (brokersim TOML or OpenMessaging Benchmark YAML, see
+:mod:`experiments.workloads`) through both models and writes what ``run`` writes.
 
 Exit codes: 0 done; 1 some run failed (the report says which and why) or a scenario module is
 broken; 2 bad usage (unknown experiment or parameter, bad value), with one message naming it;
@@ -8,6 +11,7 @@ broken; 2 bad usage (unknown experiment or parameter, bad value), with one messa
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from experiments.experiment import UsageError, brokersim_version, split_assignment
 from experiments.registry import RegistryError, all_bench_cases, all_experiments, select
+from experiments.workloads import WorkloadFileError
 
 PROG = "python -m experiments"
 
@@ -29,31 +34,40 @@ def _modules_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0,
+def _execution_options(parser: argparse.ArgumentParser, replications: int) -> None:
+    parser.add_argument("--seed", type=int, default=0,
                         help="root seed; replication r gets child r of SeedSequence(seed) "
                              "(default: %(default)s)")
-    common.add_argument("--replications", type=int, default=5,
+    parser.add_argument("--replications", type=int, default=replications,
                         help="replications per parameter point (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("results"),
+                        help="output directory (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes of the process executor; 1 runs in-process, "
+                             "0 uses every CPU (default: %(default)s)")
+    parser.add_argument("--executor", default="process", metavar="EXECUTOR",
+                        help="where runs execute: 'process' (a process pool of --jobs "
+                             "workers), 'serial' (this process) or 'dask://HOST:PORT' (a Dask "
+                             "distributed scheduler; needs brokersim[dask]) "
+                             "(default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _execution_options(common, replications=5)
     common.add_argument("--quick", action="store_true",
                         help="use each experiment's small 'quick' size (runs in seconds)")
-    common.add_argument("--out", type=Path, default=Path("results"),
-                        help="output directory (default: %(default)s)")
-    common.add_argument("--jobs", type=int, default=1,
-                        help="worker processes; 1 runs in-process, 0 uses every CPU "
-                             "(default: %(default)s)")
     common.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="sets",
                         help="override a parameter (int/float/bool/str, converted to the "
                              "default's type; dotted Kafka/Redis names are fine); repeatable")
-    common.add_argument("--no-progress", action="store_true", help="no progress bar")
     _modules_option(common)
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four subcommands."""
+    """The argument parser with its five subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Run brokersim's Redis Pub/Sub vs Kafka experiments: results.csv, "
         "figures (PNG + SVG) and report.md in --out.")
@@ -74,6 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("name", metavar="NAME", help="experiment name")
     p_sweep.add_argument("--param", action="append", required=True, metavar="KEY=V1,V2,...",
                          dest="params", help="a parameter and its values; repeat for a grid")
+
+    p_replay = sub.add_parser(
+        "replay", help="replay a workload file (TOML or OpenMessaging Benchmark YAML)",
+        description="Replay a workload file through both models: brokersim TOML "
+                    "(experiments/workloads/example.toml) or an OpenMessaging Benchmark "
+                    "workload YAML. Writes results.csv, figures and report.md to --out.")
+    p_replay.add_argument("file", type=Path, metavar="FILE", help="the workload file")
+    p_replay.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                          help="multiply the schedule (duration, warm-up, start/stop, backlog) "
+                               "by X, keeping rates: 0.01 replays 1%% of it "
+                               "(default: %(default)s)")
+    p_replay.add_argument("--duration", default=None, metavar="DURATION",
+                          help="measured duration after warm-up and backlog build-up, e.g. "
+                               "'30s' (default: the file's, times --time-scale)")
+    p_replay.add_argument("--models", default="redis,kafka", metavar="M1,M2",
+                          help="models to replay through (default: %(default)s)")
+    _execution_options(p_replay, replications=1)
 
     p_bench = sub.add_parser("bench", help="measure simulation speed and memory per delivery",
                              description="Measure deliveries per second and memory per delivery "
@@ -135,7 +166,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                  overrides=overrides, sweep=sweep)
     jobs = args.jobs or os.cpu_count() or 1
     start = time.perf_counter()
-    results = execute(registry, specs, jobs=jobs, progress=not args.no_progress)
+    results = execute(registry, specs, jobs=jobs, progress=not args.no_progress,
+                      executor=args.executor)
     header = [
         f"- brokersim {brokersim_version()}; seed {args.seed}; {args.replications} replication(s) "
         f"per point{'; --quick size' if args.quick else ''}",
@@ -147,6 +179,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
     n_figs = sum(len(p) for p in outputs.figures.values())
     print(f"{len(results)} runs in {time.perf_counter() - start:.1f} s; wrote {outputs.csv}, "
           f"{outputs.report} and {n_figs} figure files")
+    for name, check in outputs.checks.items():
+        print(f"  {name}: expected outcome {check}")
+    if outputs.failed_runs:
+        print(f"{outputs.failed_runs} run(s) failed; see {outputs.report}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from experiments.replay import kafka_available, mapping_notes, prepare, replay_experiment
+    from experiments.report import write_outputs
+    from experiments.runner import execute, parse_executor, plan
+    from sim.units import parse_duration
+
+    if args.jobs < 0:
+        raise UsageError(f"--jobs must be 0 (every CPU) or more, not {args.jobs}")
+    executor = parse_executor(args.executor)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    try:
+        duration = parse_duration(args.duration) if args.duration is not None else 0.0
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
+    if not (math.isfinite(args.time_scale) and args.time_scale > 0):
+        raise UsageError(f"--time-scale must be a positive number, not {args.time_scale}")
+    try:
+        prepare(args.file, args.time_scale, duration)  # a malformed file is the first error
+    except WorkloadFileError:
+        raise
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    notes = []
+    missing = kafka_available()
+    if "kafka" in models and missing is not None:
+        if models == ["kafka"]:
+            raise UsageError(missing)
+        models.remove("kafka")
+        notes.append(f"kafka: not replayed: {missing}")
+        print(f"{PROG}: note: {notes[-1]}", file=sys.stderr)
+    try:
+        exp, desc = replay_experiment(args.file, time_scale=args.time_scale, duration=duration,
+                                      models=tuple(models))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    specs = plan([exp], seed=args.seed, replications=args.replications)
+    start = time.perf_counter()
+    results = execute({exp.name: exp}, specs, jobs=args.jobs or os.cpu_count() or 1,
+                      progress=not args.no_progress, executor=executor)
+    header = [
+        f"- brokersim {brokersim_version()}; seed {args.seed}; {args.replications} "
+        f"replication(s); time scale {args.time_scale:g}",
+        f"- command: `{PROG} {shlex.join(sys.argv[1:])}`",
+        *desc.summary(),
+        *(f"- {note}" for note in [*notes, *mapping_notes(desc, tuple(models))]),
+        f"- {len(results)} runs, {sum(not r.ok for r in results)} failed",
+    ]
+    outputs = write_outputs(args.out, [exp], results, header)
+    n_figs = sum(len(p) for p in outputs.figures.values())
+    print(f"replayed {desc.name!r} through {', '.join(models)}: {len(results)} run(s) in "
+          f"{time.perf_counter() - start:.1f} s; wrote {outputs.csv}, {outputs.report} and "
+          f"{n_figs} figure files")
     for name, check in outputs.checks.items():
         print(f"  {name}: expected outcome {check}")
     if outputs.failed_runs:
@@ -178,11 +270,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the subcommand; return the exit code."""
     os.environ.setdefault("MPLBACKEND", "Agg")  # plots are files; never open a window
     args = build_parser().parse_args(argv)
-    commands = {"list": _cmd_list, "run": _cmd_run, "sweep": _cmd_run, "bench": _cmd_bench}
+    commands = {"list": _cmd_list, "run": _cmd_run, "sweep": _cmd_run, "replay": _cmd_replay,
+                "bench": _cmd_bench}
     try:
         return commands[args.command](args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except WorkloadFileError as exc:
+        print(f"{PROG}: error: WorkloadFileError: {exc}", file=sys.stderr)
         return 2
     except RegistryError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
