@@ -254,13 +254,14 @@ class _PubSubCheck:
         causes = np.zeros(len(recv), dtype=_I8) if cause is None else cause.astype(_I8)
         order = np.lexsort((msg, t, causes, recv))
         r, c, tt, m = recv[order], causes[order], t[order], msg[order]
-        key = composite_like([np.maximum(r, 0) , c])[0]
+        key = composite_like([np.maximum(r, 0), c])[0]
         _, starts, counts = np.unique(key, return_index=True, return_counts=True)
         for s, n in zip(starts.tolist(), counts.tolist(), strict=True):
             reason = DROP_REASONS[int(c[s])] if cause is not None and c[s] >= 0 else (
                 "unexplained" if cause is not None else "")
+            first = dict.fromkeys(m[s:s + n].tolist())  # distinct ids, earliest first
             self.findings.append(finding(kind, name(int(r[s])), n, float(tt[s]), cause=reason,
-                                         detail=detail, examples=tuple(m[s:s + self.k])))
+                                         detail=detail, examples=tuple(first)[:self.k]))
 
     # ------------------------------------------------------------------ causality, order
     def _order_and_causality(self) -> None:
