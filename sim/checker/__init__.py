@@ -10,6 +10,7 @@ neither delivered nor dropped with a reason (a model bug).
 
 from sim.checker.conservation import assert_conserved
 from sim.checker.findings import CATALOGUE, CheckReport, Finding, Latency, ReceiverSummary
+from sim.checker.log import check_log
 from sim.checker.pubsub import check_pubsub
 from sim.checker.rebuild import replace_tables, trace_from_columns
 
@@ -20,6 +21,7 @@ __all__ = [
     "Latency",
     "ReceiverSummary",
     "assert_conserved",
+    "check_log",
     "check_pubsub",
     "replace_tables",
     "trace_from_columns",

@@ -45,6 +45,7 @@ from sim.checker.arrays import (
     quantiles_by_group,
     rank_in_group,
     running_max_in_group,
+    unique,
 )
 from sim.checker.findings import CheckReport, Finding, Latency, ReceiverSummary, finding
 from sim.checker.windows import DISCONNECTED, Windows, as_bytes, subscription_windows
@@ -137,8 +138,8 @@ class _PubSubCheck:
         seg_c: list[np.ndarray] = [w.channel[seg_w[0]]]
         pattern_windows = np.flatnonzero(w.via >= 0)
         if len(pattern_windows):
-            published_channels = np.unique(x_chan).tolist()
-            for p in np.unique(w.via[pattern_windows]).tolist():
+            published_channels = unique(x_chan).tolist()
+            for p in unique(w.via[pattern_windows]).tolist():
                 hits = [c for c in published_channels if self._matches(p, c)]
                 if not hits:
                     continue
@@ -377,7 +378,7 @@ class _PubSubCheck:
         lat = {int(g): Latency(int(n), *(float(x) for x in q), float(m))
                for g, n, q, m in zip(groups, n_lat, qs, mx, strict=True)}
         active = set(np.flatnonzero(entitled | delivered | dups).tolist())
-        active |= set(lost_by) | set(away_by) | set(np.unique(w.receiver).tolist())
+        active |= set(lost_by) | set(away_by) | set(unique(w.receiver).tolist())
         return tuple(
             ReceiverSummary(
                 receiver=self._name(r), entitled=int(entitled[r]), delivered=int(delivered[r]),
