@@ -145,7 +145,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
             what = f"subscriber away for {p['offline_for']:g} s: what was published is gone"
         else:
             what = (f"consumer crashed for {p['offline_for']:g} s; resumes from its committed "
-                    "offset once session.timeout.ms (45 s) frees the partition")
+                    "offset\nonce session.timeout.ms (45 s) frees its partition: nothing lost")
         ax.set_title(f"{model}: {what}", fontsize="medium")
         ax.set_ylabel(axis_label("messages (cumulative)", ""))
         ax.grid(True, alpha=0.3)
