@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, RunResult
+from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from models.kafka.cluster import KafkaCluster
 from models.kafka.loops import process_then_commit
@@ -166,6 +166,19 @@ def check(results: Sequence[RunResult]) -> None:
             "redis", "published")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    redis = float(np.mean([r.value("redis", "lost_fraction") for r in results]))
+    kafka = float(np.mean([r.value("kafka", "lost_fraction") for r in results]))
+    p = results[0].params
+    choice = "kafka" if kafka < redis else "either"
+    return [Verdict(
+        "receivers that go offline must not miss messages",
+        choice,
+        f"a receiver away {p['offline_for']:g} s of {p['duration']:g} s lost "
+        f"{redis:.1%} of messages with Redis Pub/Sub and {kafka:.1%} with Kafka",
+    )]
+
+
 EXPERIMENT = Experiment(
     name="fire-and-forget",
     question="What does a receiver that is offline for a while lose?",
@@ -178,4 +191,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )
