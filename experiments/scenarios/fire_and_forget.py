@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.conservation import assert_run_conserved
 from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from models.kafka.cluster import KafkaCluster
@@ -47,6 +48,7 @@ def run_redis(params, seed: int) -> tuple[list[Metric], dict]:
     sub.go_offline(at=params["offline_at"], duration=params["offline_for"])
     server.publish_workload(workload)
     sim.run(until=params["duration"] + params["drain"])
+    assert_run_conserved(sim)
     trace = sim.trace
     sent = trace.published["t"]
     window = (sent >= params["offline_at"]) & (sent < params["offline_at"] + params["offline_for"])
@@ -84,6 +86,7 @@ def run_kafka(params, seed: int) -> tuple[list[Metric], dict]:
         crash_at=[params["offline_at"]], restart_after=params["offline_for"])
     cluster.producer({"client.id": "producer"}).produce("events", batch.t, batch.size)
     sim.run(until=params["duration"] + params["drain"])
+    assert_run_conserved(sim)
     trace = sim.trace
     published = trace.published.to_dict()
     sent_at = dict(zip(published["msg"].tolist(), published["t"].tolist(), strict=True))
