@@ -95,6 +95,7 @@ class Consumer(Fetcher, Membership):
         self.client_id = client_id
         name = f"{self.group_id}/{client_id}" if self.group_id else client_id
         self.receiver = self.trace.receiver(name, group=self.group_id)
+        cluster.register_client(client_id, self)
         self.trace_on_poll = trace_on_poll
         self._tracing = self.trace.enabled
         self._delivered = self.trace.delivered
@@ -379,7 +380,7 @@ class Consumer(Fetcher, Membership):
         member = self._member_id
         self._revoke(list(self._assigned), "close")
         if member is not None and self._group is not None:
-            lost = self._lost()
+            lost = self._lost(self._coordinator())
             yield self.env.timeout(self.cluster.link.delay())
             if not lost:  # a lost LeaveGroup: the session times out instead
                 self._group.leave(member, "leave")

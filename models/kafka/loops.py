@@ -36,7 +36,7 @@ import numpy as np
 import simpy
 
 from models.kafka.consumer import Consumer, ConsumerRecords
-from models.kafka.errors import CommitFailedError, RebalanceInProgressError
+from models.kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
 from sim.trace import REASON_CODE
 
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
@@ -147,8 +147,8 @@ class ConsumerLoop:
     def _commit(self, consumer: Consumer):
         try:
             yield consumer.commit()
-        except (CommitFailedError, RebalanceInProgressError):
-            self.stats["commit_failures"] += 1
+        except (CommitFailedError, RebalanceInProgressError, KafkaTimeoutError):
+            self.stats["commit_failures"] += 1  # the records come again: at-least-once
 
     def _process(self, consumer: Consumer, records: ConsumerRecords):
         msg = np.concatenate([r.msg for r in records.values()])
