@@ -260,7 +260,7 @@ class Fetcher:
                 answers.append((st, epoch, off, None, None))
                 continue
             if part.truncations:
-                diverged = min((end for t, end, _n in part.truncations if t > st.checked),
+                diverged = min((end for t, end, _n, _hw in part.truncations if t > st.checked),
                                default=off)
                 if diverged < off:
                     answers.append((st, epoch, off, None, _Diverged(diverged)))

@@ -8,22 +8,23 @@ attribute test, so the fault-free hot path pays nothing.
 
 Behaviour reproduced (TCP under Kafka's request/response protocol):
 
-- ``cut``: what is sent across a cut is lost; the sender notices when its request times out
-  (``request.timeout.ms`` for clients, ``replica.socket.timeout.ms`` for follower fetches) and
-  retries. ``direction="one-way"`` cuts only ``a → b``.
+- ``cut``: TCP keeps what is sent across a cut and delivers it one latency after the
+  ``heal`` — unless the sender gave up first: its request timed out (``request.timeout.ms`` for
+  clients, ``replica.socket.timeout.ms`` for follower fetches), it closed the connection, and
+  the bytes are gone; it then retries. ``direction="one-way"`` cuts only ``a → b``.
 - ``latency``: ``extra`` seconds added to every hop between the two parties, both ways.
 - ``loss``: TCP retransmits lost segments, so loss becomes delay, not message loss: a hop is
   retransmitted ``k`` times with probability ``p**k (1 - p)``, each retransmission waiting a
   doubling retransmission timeout from Linux's ``TCP_RTO_MIN`` (200 ms).
 
-Not modelled: bandwidth and congestion (a hop takes the same time whatever its size), TCP's
-delivery of the bytes held during a cut shorter than the sender's timeout (here they are lost
-and the request is retried), the KRaft controller quorum's own links (the controller reaches
+Not modelled: bandwidth and congestion (a hop takes the same time whatever its size), the
+KRaft controller quorum's own links (the controller reaches
 every broker that runs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 TCP_RTO_MIN = 0.2
@@ -45,6 +46,8 @@ class KafkaNetwork:
         self._cut: set[tuple[str, str]] = set()  # directed (src, dst)
         self._extra: dict[frozenset[str], float] = {}
         self._loss: dict[frozenset[str], float] = {}
+        self._held: list[tuple[str, str, float, Callable[[], Any]]] = []
+        self._sim = sim
         self._rng = sim.rng("kafka/network")
 
     def delay(self, src: str, dst: str) -> float | None:
@@ -71,10 +74,28 @@ class KafkaNetwork:
             self._cut.add((b, a))
         self._update()
 
+    def hold(self, src: str, dst: str, until: float, deliver: Callable[[], Any]) -> bool:
+        """A message sent now across a cut ``src → dst``: ``deliver()`` runs one latency after
+        the heal if that comes before ``until`` (when the sender gives up). False if the pair
+        is not cut (the message was lost some other way)."""
+        if (src, dst) not in self._cut:
+            return False
+        self._held.append((src, dst, until, deliver))
+        return True
+
     def heal(self, a: str, b: str) -> None:
         self._cut.discard((a, b))
         self._cut.discard((b, a))
         self._update()
+        now = self._sim.now
+        held, self._held = self._held, []
+        for src, dst, until, deliver in held:
+            if (src, dst) in self._cut:
+                self._held.append((src, dst, until, deliver))
+            elif until > now:
+                arrive = now + (self.delay(src, dst) or self.latency)
+                if arrive < until:
+                    self._sim.call_at(arrive, deliver)
 
     def set_latency(self, a: str, b: str, extra: float) -> None:
         pair = frozenset((a, b))

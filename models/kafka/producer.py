@@ -74,6 +74,7 @@ from models.kafka.errors import (
     OutOfOrderSequenceError,
     RecordTooLargeError,
 )
+from models.kafka.network import broker_name
 from models.kafka.partitioner import StickyPartitioner, partitions_for_hashes
 from models.kafka.records import RecordMetadata
 from sim.trace import REASON_CODE
@@ -600,7 +601,9 @@ class Producer:
         if self.acks == "0":
             self._complete_all(batches, [(-1, -1.0)] * len(batches))
             if hop is None:
-                self._lost_acks0(batches)
+                if not self._hold(broker, True, now + self.request_timeout,
+                                  lambda b=batches: self._arrive_acks0(b, broker)):
+                    self._lost_acks0(batches)
             else:
                 env.timeout(hop).callbacks.append(
                     lambda _e, b=batches: self._arrive_acks0(b, broker))
@@ -613,8 +616,16 @@ class Producer:
             pqs[batch.partition].inflight += 1
         if hop is None:
             self._time_out_later(request)
+            self._hold(broker, True, now + self.request_timeout, lambda: self._arrive(request))
         else:
             env.timeout(hop).callbacks.append(lambda _e: self._arrive(request))
+
+    def _hold(self, broker: int, to_broker: bool, until: float, deliver) -> bool:
+        """A hop across a cut between this client and ``broker``: TCP delivers it after the
+        heal unless ``until`` (the request's timeout) comes first."""
+        me, b = self.client_id, broker_name(broker)
+        src, dst = (me, b) if to_broker else (b, me)
+        return self.cluster.net.hold(src, dst, until, deliver)
 
     def _append_all(self, batches: list[ProducerBatch], acks: str, broker: int) -> list:
         """The broker handles a produce request: append each batch on the partitions it
@@ -713,6 +724,8 @@ class Producer:
         hop = self.cluster.client_hop(self.client_id, broker, to_broker=False)
         if hop is None:
             self._time_out_later(request)
+            self._hold(broker, False, request.sent + self.request_timeout,
+                       lambda: self._on_response(request, results))
         else:
             self.env.timeout(hop).callbacks.append(
                 lambda _e: self._on_response(request, results))

@@ -101,7 +101,8 @@ class Replication:
         self._unreplicated: deque[tuple[int, int, Any, Any]] = deque()  # acks 0/1 above the HW
         self._fetchers: list[ReplicaFetcher] = []  # fetchers following this partition
         self.max_high_watermark = 0  # the highest HW ever exposed (checking.md W4's ghost)
-        self.truncations: list[tuple[float, int, int]] = []  # (t, new LEO, records removed)
+        # (t, new LEO, records removed, HW before): every truncation of the log
+        self.truncations: list[tuple[float, int, int, int]] = []
 
     # ---- queries ---------------------------------------------------------------------------
     @property
@@ -111,6 +112,10 @@ class Replication:
     def replica_leo(self, broker: int) -> int:
         """The LEO of ``broker``'s replica."""
         return self.log.log_end_offset if broker == self.leader else self.leo[broker]
+
+    def truncations_below_hw(self) -> list[tuple[float, int, int, int]]:
+        """Truncations that removed committed records (checking.md W6)."""
+        return [t for t in self.truncations if t[1] < t[3]]
 
     @property
     def under_min_isr(self) -> bool:
@@ -260,7 +265,7 @@ class Replication:
         n = len(offsets)
         if n == 0:
             return 0
-        self.truncations.append((now, end, n))
+        self.truncations.append((now, end, n, old_hw))
         if log.high_watermark > end:
             log.high_watermark = end
         # the idempotence state of batches that are gone (ProducerStateManager.truncateAndReload)
@@ -338,6 +343,16 @@ class ReplicaFetcher:
                 setattr(self, attr, None)
                 event.succeed()
 
+    def _held(self, src: str, dst: str, sent: float):
+        """A hop across a cut (``yield from``): True once it arrived after the heal, False
+        when the request timed out first (``replica.socket.timeout.ms``)."""
+        env = self.env
+        until = sent + self.socket_timeout
+        arrived = env.event()
+        self.cluster.net.hold(src, dst, until, arrived.succeed)
+        yield arrived | env.timeout(max(0.0, until - env.now))
+        return arrived.triggered
+
     def _run(self, at_leader: bool):
         env = self.env
         cluster = self.cluster
@@ -354,10 +369,11 @@ class ReplicaFetcher:
                         yield self._idle
                 sent = float(env.now)
                 hop = net.delay(self.src, self.dst)
-                if hop is None:  # lost: the fetcher's request times out
-                    yield env.timeout(self.socket_timeout)
-                    continue
-                yield env.timeout(hop)
+                if hop is None:  # cut: held until the heal, or lost when the request times out
+                    if not (yield from self._held(self.src, self.dst, sent)):
+                        continue
+                else:
+                    yield env.timeout(hop)
             else:
                 sent = float(env.now)
             at_leader = False
@@ -392,9 +408,10 @@ class ReplicaFetcher:
                         if p.leader == leader]
             hop = net.delay(self.dst, self.src)
             if hop is None:
-                yield env.timeout(max(0.0, sent + self.socket_timeout - env.now))
-                continue
-            yield env.timeout(hop)
+                if not (yield from self._held(self.dst, self.src, sent)):
+                    continue
+            else:
+                yield env.timeout(hop)
             # ---- back at the follower
             resume = cluster.broker_resume_at(follower)
             if resume == float("inf"):
