@@ -73,6 +73,9 @@ class ConsumerLoop:
         if not settings.get("client.id"):
             settings["client.id"] = cluster.client_id("consumer")
         self.config = settings
+        register = getattr(cluster, "register_client", None)
+        if register is not None:
+            register(settings["client.id"], self)  # a fault target from the start
         self.topics = (topics,) if isinstance(topics, str) else tuple(topics)
         self.processing = processing
         self.poll_timeout_ms = poll_timeout_ms

@@ -137,7 +137,7 @@ class Producer:
         self._pqs: dict[Any, PartitionQueue] = {}
         self._by_broker: dict[int, list[PartitionQueue]] = {}
         self._inflight: dict[int, int] = {}
-        self._open: set[_Request] = set()  # requests sent and not finished
+        self._open: dict[_Request, None] = {}  # requests sent and not finished (in order)
         self._refresh_pending = False
         self._drain_index: dict[int, int] = {}
         self._expire_at = float("inf")
@@ -610,7 +610,7 @@ class Producer:
             return
         request = _Request(broker, batches, now)
         self._inflight[broker] += 1
-        self._open.add(request)
+        self._open[request] = None
         pqs = self._pqs
         for batch in batches:
             pqs[batch.partition].inflight += 1
@@ -746,7 +746,7 @@ class Producer:
         if request.done:
             return False
         request.done = True
-        self._open.discard(request)
+        self._open.pop(request, None)
         self._inflight[request.broker] -= 1
         for batch in request.batches:
             pq = self._pqs[batch.partition]
