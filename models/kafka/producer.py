@@ -371,9 +371,17 @@ class Producer:
             self.sim.call_at(self.env.now + self.backoff, self._refresh_metadata)
 
     def _refresh_metadata(self) -> None:
+        """Look up the leaders again; keep looking while a partition has none or its leader's
+        broker is down (the connection to it failed)."""
         self._refresh_pending = False
-        for pq in list(self._by_broker.get(-1, ())):
-            self._reroute(pq)
+        brokers = self.cluster.brokers
+        waiting = False
+        for pq in list(self._pqs.values()):
+            if pq.part.leader != pq.broker:
+                self._reroute(pq)
+            waiting |= pq.broker < 0 or not brokers[pq.broker].up
+        if waiting:
+            self._refresh_later()
         self._run_sender()
 
     def _refresh(self, pq: PartitionQueue) -> None:
@@ -735,7 +743,10 @@ class Producer:
 
     def _broker_down(self, broker: int) -> None:
         """A broker died: its connections reset, so requests it has not answered fail
-        (``NetworkException``) one latency later."""
+        (``NetworkException``) one latency later, and the producer refreshes its metadata
+        until the partitions have a live leader again."""
+        if any(pq.broker == broker for pq in self._pqs.values()):
+            self._refresh_later()
         for request in list(self._open):
             if request.broker == broker and not request.answered:
                 self.sim.call_at(self.env.now + self.cluster.latency, self._fail_request,
