@@ -66,15 +66,17 @@ def workload_messages(workload: Workload, sim: Simulation) -> MessageBatch:
 
 
 def produce_workload(cluster: Any, workload: Workload, producer_config: Mapping[str, Any],
-                     topic: str | None = None) -> tuple[Any, MessageBatch]:
-    """Send ``workload`` (one target: the topic) through a new producer's bulk path, starting
-    now. Returns the ``BulkSend`` and the messages (send times relative to now)."""
+                     topic: str | None = None, start: float | None = None
+                     ) -> tuple[Any, MessageBatch]:
+    """Send ``workload`` (one target: the topic) through a new producer's bulk path, its time 0
+    being ``start`` (default: now). Returns the ``BulkSend`` and the messages (send times
+    relative to ``start``)."""
     topic = topic or workload.targets[0]
     if len(workload.targets) != 1:
         raise ValueError(f"one topic per workload here, not {workload.targets}")
     messages = workload_messages(workload, cluster.sim)
     producer = cluster.producer(dict(producer_config))
-    start = float(cluster.env.now)
+    start = float(cluster.env.now) if start is None else float(start)
     bulk = producer.produce(topic, messages.t + start, messages.size)
     return bulk, messages
 
