@@ -83,6 +83,18 @@ def produce_workload(cluster: Any, workload: Workload, producer_config: Mapping[
     return bulk, messages
 
 
+def run_until_caught_up(sim: Simulation, loops: Any, until: float, limit: float,
+                        batch_s: float) -> None:
+    """Run to ``until``, then on in 1 s steps while any loop's consumer still has lag (up to
+    ``limit``), then ``batch_s`` more so that a batch in hand finishes (``models.kafka.loops``
+    traces a batch's deliveries when its processing ends)."""
+    sim.run(until=until)
+    while sim.now < limit and any(
+            loop.consumer is not None and sum(loop.consumer.lag().values()) for loop in loops):
+        sim.run(until=sim.now + 1.0)
+    sim.run(until=sim.now + batch_s + 0.5)
+
+
 WATCHDOG_PERIOD = 0.25
 """Seconds between the watchdog's nudges of a bulk producer's sender (see below)."""
 

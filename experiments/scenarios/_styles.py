@@ -14,7 +14,7 @@ from experiments.plotting import Style, model_style
 
 _SHADES = {
     "redis": ("#d62728", "#ff7f0e", "#8c2d04", "#fb6a4a"),
-    "kafka": ("#1f77b4", "#17becf", "#08306b", "#6baed6", "#9467bd", "#393b79"),
+    "kafka": ("#1f77b4", "#17becf", "#08306b", "#6baed6", "#3f5fbf", "#9ecae1"),
 }
 
 

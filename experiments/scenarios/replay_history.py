@@ -35,7 +35,12 @@ from matplotlib.figure import Figure
 
 from experiments.experiment import Experiment, Metric, RunResult
 from experiments.plotting import axis_label, save_figure
-from experiments.scenarios._feeding import kafka_ms, offset_for_time, produce_workload
+from experiments.scenarios._feeding import (
+    kafka_ms,
+    offset_for_time,
+    produce_workload,
+    run_until_caught_up,
+)
 from experiments.scenarios._styles import distinct_styles
 from experiments.scenarios._tally import (
     deliveries_to,
@@ -116,13 +121,8 @@ def run_kafka(params: Mapping[str, Any], seed: int) -> Simulation:
             c.seek(tp, offset_for_time(cluster.partition(*tp), params["seek_to"]))
 
     sim.call_at(params["seek_at"], rewind)
-    # run until every group has caught up (lag 0 everywhere; a batch in hand takes at most
-    # max.poll.records x processing more), within a generous bound
-    sim.run(until=params["duration"] + 1.0)
-    while sim.now < 4 * params["duration"] and any(
-            sum(loop.consumer.lag().values()) for loop in loops.values()):
-        sim.run(until=sim.now + 1.0)
-    sim.run(until=sim.now + 1.0 + 500 * processing)
+    run_until_caught_up(sim, loops.values(), params["duration"] + 1.0, 4 * params["duration"],
+                        batch_s=500 * processing)
     return sim
 
 
