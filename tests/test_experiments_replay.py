@@ -28,13 +28,17 @@ def _with(result, model, metric, value):
     return dataclasses.replace(result, metrics=metrics)
 
 
-def test_workload_is_evenly_paced_half_a_period_off_the_grid():
-    params = EXP.resolve(quick=True)
+def test_workload_is_poisson_or_evenly_paced_half_a_period_off_the_grid():
+    params = EXP.resolve({"arrivals": "constant"}, quick=True)
     batch = replay.workload(params).generate(Simulation(seed=1))
     period = 1.0 / params["rate"]
     assert len(batch) == params["rate"] * params["duration"]
     np.testing.assert_allclose(np.diff(batch.t), period)
     assert batch.t[0] == pytest.approx(period / 2)
+    poisson = replay.workload(EXP.resolve(quick=True)).generate(Simulation(seed=1))
+    assert np.diff(poisson.t).std() > 0.5 * period
+    with pytest.raises(ValueError, match="arrivals"):
+        replay.workload(EXP.resolve({"arrivals": "bursty"}, quick=True))
 
 
 @pytest.mark.parametrize(("key", "value"), [("join_at", 0.0), ("join_at", 99.0),

@@ -35,7 +35,7 @@ def test_time_is_compressed_and_sizes_are_not():
     assert cfg == {"retention.ms": 70_000, "segment.ms": 70_000,
                    "segment.bytes": 1024 * 1024, "retention.bytes": 3 * 1024 * 1024}
     assert "retention.bytes" not in retention._topic_config(params, by_size=False)
-    batch = retention.workload(params).generate(Simulation(seed=1))
+    batch = retention.workload({**params, "arrivals": "constant"}).generate(Simulation(seed=1))
     assert len(batch) == params["messages_per_day"] * params["days"]
 
 

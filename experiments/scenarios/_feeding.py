@@ -7,6 +7,7 @@ Private helpers of the replay, retention, consumer-groups and delivery-guarantee
   same cursor :meth:`models.redis_pubsub.RedisPubSub.publish_workload` uses, so a Kafka run and a
   Redis run with the same seed get identical send times and sizes (common random numbers).
 - :func:`produce_workload` sends those messages through a Kafka producer's bulk path.
+- :func:`arrivals` gives the arrival process an experiment's ``arrivals`` parameter names.
 - :func:`kafka_ms` reads a Kafka ``*.ms`` setting given as a number of milliseconds (Kafka's
   unit) or as a duration string (``"7d"``, ``"5min"``); :func:`scaled_ms` compresses it by a
   time scale, for experiments that replay days of retention in a minute of simulated time.
@@ -21,11 +22,27 @@ from typing import Any
 
 import numpy as np
 
+from sim.arrivals import ArrivalProcess, Constant, Poisson
 from sim.simulation import Simulation
 from sim.units import parse_duration
 from sim.workload import MessageBatch, Workload
 
 _BARE_NUMBER = re.compile(r"^\s*[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
+
+
+ARRIVALS = ("poisson", "constant")
+
+
+def arrivals(kind: str, rate: float) -> ArrivalProcess:
+    """``"poisson"``: independent exponential gaps (replications then differ, and confidence
+    intervals mean something); ``"constant"``: one message every ``1/rate`` s, half a period
+    off the whole-second grid so that no send ties with a scheduled moment (a join, a crash) —
+    a tie Redis would resolve by arrival order."""
+    if kind == "poisson":
+        return Poisson(rate)
+    if kind == "constant":
+        return Constant(rate, offset=0.5 / rate)
+    raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}, not {kind!r}")
 
 
 def kafka_ms(value: Any) -> float:

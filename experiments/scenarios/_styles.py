@@ -9,13 +9,14 @@ shades in order, so every line in a figure is told apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 
 from experiments.plotting import Style, model_style
 
-_SHADES = {
+_SHADES = MappingProxyType({
     "redis": ("#d62728", "#ff7f0e", "#8c2d04", "#fb6a4a"),
     "kafka": ("#1f77b4", "#17becf", "#08306b", "#6baed6", "#3f5fbf", "#9ecae1"),
-}
+})
 
 
 def distinct_styles(models: Sequence[str]) -> dict[str, Style]:

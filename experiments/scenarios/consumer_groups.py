@@ -20,7 +20,10 @@ Two parts, each through both models with the same workload and seed:
 
 - *scaling*: one topic of ``partitions`` partitions fed faster than any group can process
   (``processing_ms`` per record per member); groups of each size in ``group_sizes`` read it
-  side by side; Redis runs the same sizes of subscriber sets with the same service time;
+  side by side; Redis runs the same sizes of subscriber sets with the same service time. Those
+  subscribers fall behind the stream, so their output buffers grow (metric
+  ``output_buffer_peak_*``); ``client-output-buffer-limit pubsub 32mb 8mb 60`` would cut them
+  in a run much longer than the default 20 s — Kafka's consumers just lag;
 - *dynamics*: a group of ``dynamic_members`` members; one more joins at ``join_at``, one leaves
   at ``leave_at``, one crashes at ``crash_at``; Redis subscribers do the same.
 """
@@ -36,14 +39,13 @@ from matplotlib.figure import Figure
 
 from experiments.experiment import Experiment, Metric, RunResult
 from experiments.plotting import axis_label, model_style, save_figure
-from experiments.scenarios._feeding import produce_workload
+from experiments.scenarios._feeding import arrivals, produce_workload
 from experiments.scenarios._tally import longest_gap, per_bin, tally
 from models.kafka import KafkaCluster
 from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
 from models.redis_pubsub.subscriber import Subscriber
 from sim import Simulation
-from sim.arrivals import Constant
 from sim.trace import Trace
 from sim.workload import ProducerSpec, Workload
 
@@ -60,9 +62,9 @@ def group_sizes(params: Mapping[str, Any]) -> list[int]:
     return sizes
 
 
-def workload(rate: float, duration: float, size: int) -> Workload:
-    """Evenly paced messages, half a period off the grid (no ties with membership changes)."""
-    spec = ProducerSpec("producer", TOPIC, Constant(rate, offset=0.5 / rate), size)
+def workload(kind: str, rate: float, duration: float, size: int) -> Workload:
+    """``rate`` messages per second (``kind``: poisson or constant) for ``duration``."""
+    spec = ProducerSpec("producer", TOPIC, arrivals(kind, rate), size)
     return Workload((spec,), duration, "consumer-groups", chunk=1.0)
 
 
@@ -86,7 +88,8 @@ def run_scaling_kafka(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
     sim = Simulation(seed=seed)
     cluster = KafkaCluster(sim, brokers=3)
     cluster.create_topic(TOPIC, int(params["partitions"]), 3)
-    wl = workload(params["rate"], params["duration"], params["message_size"])
+    wl = workload(params["arrivals"], params["rate"], params["duration"],
+                  params["message_size"])
     produce_workload(cluster, wl, {"linger.ms": int(params["linger.ms"])})
     sizes = group_sizes(params)
     loops = {}
@@ -125,8 +128,8 @@ def run_scaling_redis(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
         server = RedisPubSub(sim)
         for i in range(c):
             Subscriber(server, f"s{i}", [TOPIC], service=service, reconnect_delay=None)
-        server.publish_workload(workload(params["rate"], params["duration"],
-                                         params["message_size"]))
+        server.publish_workload(workload(params["arrivals"], params["rate"],
+                                         params["duration"], params["message_size"]))
         sim.run(until=params["duration"] + 1.0)
         d = sim.trace.delivered
         inside = (d["t"] >= lo) & (d["t"] < hi)
@@ -205,7 +208,8 @@ def run_dynamic_kafka(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
     cluster = KafkaCluster(sim, brokers=3)
     cluster.create_topic(TOPIC, int(params["partitions"]), 3)
     duration = params["dynamic_duration"]
-    wl = workload(params["dynamic_rate"], duration, params["message_size"])
+    wl = workload(params["arrivals"], params["dynamic_rate"], duration,
+                  params["message_size"])
     produce_workload(cluster, wl, {"linger.ms": int(params["linger.ms"])})
     times = event_times(params)
     n = int(params["dynamic_members"])
@@ -272,7 +276,8 @@ def run_dynamic_redis(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
     sim.call_at(times["leave"], lambda: server.kill_client("m1", "disconnected"))
     sim.call_at(times["crash"], lambda: subs[2].crash())
     duration = params["dynamic_duration"]
-    server.publish_workload(workload(params["dynamic_rate"], duration, params["message_size"]))
+    server.publish_workload(workload(params["arrivals"], params["dynamic_rate"], duration,
+                  params["message_size"]))
     sim.run(until=duration + 1.0)
     trace = sim.trace
     d = trace.delivered
@@ -447,7 +452,7 @@ def check(results: Sequence[RunResult]) -> None:
             assert v("kafka", f"{event}_partition_stall_max_s") < v(
                 "kafka", "crash_partition_stall_max_s")
         for event in EVENTS:
-            assert v("redis", f"{event}_others_max_gap_s") <= 2.0 / p["dynamic_rate"] + 0.01, (
+            assert v("redis", f"{event}_others_max_gap_s") <= 1.0, (
                 "other Redis subscribers never notice a membership change")
 
 
@@ -460,7 +465,8 @@ EXPERIMENT = Experiment(
              "crashed member's partitions stall for about session.timeout.ms; every Redis "
              "subscriber gets every message (copies = subscribers), so adding subscribers adds "
              "no capacity, and membership changes disturb nobody.",
-    params={"partitions": 6, "rate": 600.0, "processing_ms": 20.0, "group_sizes": "1,2,3,6,8",
+    params={"arrivals": "poisson", "partitions": 6, "rate": 600.0, "processing_ms": 20.0,
+            "group_sizes": "1,2,3,6,8",
             "duration": 20.0, "window_from": 5.0, "max.poll.records": 100,
             "message_size": 1000, "linger.ms": 100, "session.timeout.ms": 45000,
             "partition.assignment.strategy": "range,cooperative-sticky",

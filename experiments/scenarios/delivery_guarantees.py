@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 
 from experiments.experiment import Experiment, Metric, RunResult
 from experiments.plotting import axis_label, new_figure, save_figure
-from experiments.scenarios._feeding import produce_workload, run_until_caught_up
+from experiments.scenarios._feeding import arrivals, produce_workload, run_until_caught_up
 from experiments.scenarios._styles import distinct_styles
 from experiments.scenarios._tally import deliveries_to, drops_to, publish_times, tally
 from models.kafka import KafkaCluster
@@ -43,7 +43,6 @@ from models.kafka.loops import auto_commit, commit_before_process, process_then_
 from models.redis_pubsub import RedisPubSub
 from models.redis_pubsub.subscriber import Subscriber
 from sim import Simulation
-from sim.arrivals import Constant
 from sim.faults import FaultSchedule
 from sim.workload import ProducerSpec, Workload
 
@@ -86,9 +85,8 @@ def crash_times(params: Mapping[str, Any], seed: int) -> np.ndarray:
 
 
 def workload(params: Mapping[str, Any]) -> Workload:
-    """Evenly paced messages, half a period off the grid."""
-    rate = float(params["rate"])
-    spec = ProducerSpec("producer", TOPIC, Constant(rate, offset=0.5 / rate),
+    """``rate`` messages per second (``arrivals``: poisson or constant) for ``duration``."""
+    spec = ProducerSpec("producer", TOPIC, arrivals(params["arrivals"], float(params["rate"])),
                         params["message_size"])
     return Workload((spec,), params["duration"], "delivery-guarantees", chunk=1.0)
 
@@ -187,7 +185,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
         return float(values.mean()), float(values.std(ddof=1)) if n > 1 else 0.0
 
     fig, ax = new_figure(f"Delivery guarantees: {p['crashes']} consumer crashes at "
-                         f"{p['rate']:g} msg/s (mean of {n} run{'s' if n > 1 else ''})",
+                         f"{p['rate']:g} msg/s (mean ± sd of {n} run{'s' if n > 1 else ''})",
                          "", axis_label("messages per run", "messages"), size=(9.0, 4.6))
     x = np.arange(len(names))
     for k, (metric, hatch, label) in enumerate((("lost", None, "lost"),
@@ -289,7 +287,7 @@ EXPERIMENT = Experiment(
              "and replays what was processed since the last commit; auto-commit replays more "
              "the longer auto.commit.interval.ms; a Redis subscriber loses what was buffered and "
              "published while it was down and never gets a duplicate.",
-    params={"rate": 50.0, "duration": 120.0, "crashes": 3, "restart_s": 1.0,
+    params={"arrivals": "poisson", "rate": 50.0, "duration": 120.0, "crashes": 3, "restart_s": 1.0,
             "processing_ms": 16.0, "partitions": 3, "message_size": 500, "linger.ms": 100,
             "max.poll.records": 50, "session.timeout.ms": 10000,
             "auto.commit.interval.ms": "1000,5000,10000"},

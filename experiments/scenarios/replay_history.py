@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from matplotlib.figure import Figure
 from experiments.experiment import Experiment, Metric, RunResult
 from experiments.plotting import axis_label, save_figure
 from experiments.scenarios._feeding import (
+    arrivals,
     kafka_ms,
     offset_for_time,
     produce_workload,
@@ -54,7 +56,6 @@ from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
 from models.redis_pubsub.subscriber import Subscriber
 from sim import Simulation
-from sim.arrivals import Constant
 from sim.workload import ProducerSpec, Workload
 
 TOPIC = "events"
@@ -63,14 +64,13 @@ KAFKA_EARLIEST = "kafka/late earliest"
 KAFKA_LATEST = "kafka/late latest"
 KAFKA_SEEK = "kafka/seek-back"
 RECEIVERS = (REDIS_LATE, KAFKA_EARLIEST, KAFKA_LATEST, KAFKA_SEEK)
-_GROUPS = {KAFKA_EARLIEST: "late-earliest", KAFKA_LATEST: "late-latest", KAFKA_SEEK: "replayer"}
+_GROUPS = MappingProxyType({KAFKA_EARLIEST: "late-earliest", KAFKA_LATEST: "late-latest",
+                            KAFKA_SEEK: "replayer"})
 
 
 def workload(params: Mapping[str, Any]) -> Workload:
-    """Evenly paced messages, half a period off the grid so that no send ties with the moment a
-    receiver joins (a tie Redis would resolve by arrival order)."""
-    rate = float(params["rate"])
-    spec = ProducerSpec("producer", TOPIC, Constant(rate, offset=0.5 / rate),
+    """``rate`` messages per second (``arrivals``: poisson or constant) for ``duration``."""
+    spec = ProducerSpec("producer", TOPIC, arrivals(params["arrivals"], float(params["rate"])),
                         params["message_size"])
     return Workload((spec,), params["duration"], "replay")
 
@@ -174,12 +174,12 @@ def run(params: Mapping[str, Any], seed: int) -> RunResult:
     return RunResult(metrics=metrics, series=series)
 
 
-_TITLES = {
+_TITLES = MappingProxyType({
     REDIS_LATE: "redis/late: SUBSCRIBE at {join:g} s, gets only what follows",
     KAFKA_EARLIEST: "kafka/late earliest: joins at {join:g} s, reads the retained history",
     KAFKA_LATEST: "kafka/late latest: joins at {join:g} s, starts at the end when assigned",
     KAFKA_SEEK: "kafka/seek-back: at {seek:g} s seeks back to {seek_to:g} s, reads it again",
-}
+})
 
 
 def _title(model: str, p: Mapping[str, Any]) -> str:
@@ -238,7 +238,8 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     for ax in axes[::2]:
         ax.set_ylabel(axis_label("publish time", "s"))
     fig.suptitle("Replay: when each message was received vs when it was published\n"
-                 "(vertical runs: stored history read at once; the diagonal: live)")
+                 "(steep runs: stored history, read as fast as the consumer can process it; "
+                 "the diagonal: live)")
     paths += save_figure(fig, out_dir, "replay_receive_vs_publish")
     return paths
 
@@ -269,7 +270,8 @@ EXPERIMENT = Experiment(
              "history, nothing to rewind); a late Kafka consumer with auto.offset.reset=earliest "
              "reads the whole retained history, one with latest starts at the end, and seek() "
              "replays any retained window.",
-    params={"rate": 200.0, "duration": 60.0, "join_at": 40.0, "seek_at": 50.0, "seek_to": 10.0,
+    params={"arrivals": "poisson", "rate": 200.0, "duration": 60.0, "join_at": 40.0,
+            "seek_at": 50.0, "seek_to": 10.0,
             "processing_ms": 1.0, "message_size": 1000, "partitions": 3, "linger.ms": 100,
             "retention.ms": "7d", "group.initial.rebalance.delay.ms": 3000},
     quick={"rate": 50.0, "duration": 20.0, "join_at": 12.0, "seek_at": 15.0, "seek_to": 4.0},

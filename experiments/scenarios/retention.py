@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ from matplotlib.figure import Figure
 
 from experiments.experiment import Experiment, Metric, RunResult
 from experiments.plotting import axis_label, new_figure, save_figure
-from experiments.scenarios._feeding import produce_workload, scaled_ms
+from experiments.scenarios._feeding import arrivals, produce_workload, scaled_ms
 from experiments.scenarios._styles import distinct_styles
 from experiments.scenarios._tally import deliveries_to, drops_to, publish_times, tally
 from models.kafka import KafkaCluster
@@ -49,7 +50,6 @@ from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
 from models.redis_pubsub.subscriber import Subscriber
 from sim import Simulation
-from sim.arrivals import Constant
 from sim.units import parse_size
 from sim.workload import ProducerSpec, Workload
 
@@ -69,7 +69,8 @@ AWAY_LATEST = "kafka/away, latest"
 SLOW = "kafka/slow, earliest"
 REDIS_AWAY = "redis/away"
 READERS = (AWAY_EARLIEST, AWAY_LATEST, SLOW, REDIS_AWAY)
-_GROUP = {AWAY_EARLIEST: "away-earliest", AWAY_LATEST: "away-latest", SLOW: "slow"}
+_GROUP = MappingProxyType({AWAY_EARLIEST: "away-earliest", AWAY_LATEST: "away-latest",
+                           SLOW: "slow"})
 
 
 def day_s(params: Mapping[str, Any]) -> float:
@@ -78,9 +79,10 @@ def day_s(params: Mapping[str, Any]) -> float:
 
 
 def workload(params: Mapping[str, Any], topic: str = TIME_TOPIC) -> Workload:
-    """``messages_per_day`` evenly paced messages for ``days`` days, in compressed time."""
+    """``messages_per_day`` messages a day (``arrivals``: poisson or constant) for ``days``
+    days, in compressed time."""
     rate = params["messages_per_day"] / day_s(params)
-    spec = ProducerSpec("producer", topic, Constant(rate, offset=0.5 / rate),
+    spec = ProducerSpec("producer", topic, arrivals(params["arrivals"], rate),
                         params["message_size"])
     return Workload((spec,), params["days"] * day_s(params), "retention", chunk=day_s(params))
 
@@ -389,7 +391,7 @@ EXPERIMENT = Experiment(
              "position retention deleted loses exactly the deleted records (earliest) or also "
              "the retained ones (latest); Redis stores 0 bytes and an absent subscriber loses "
              "everything published meanwhile.",
-    params={"time_scale": 8640.0, "days": 14.0, "messages_per_day": 200.0,
+    params={"arrivals": "poisson", "time_scale": 8640.0, "days": 14.0, "messages_per_day": 200.0,
             "message_size": 5000, "retention.ms": "7d", "retention.bytes": "3mb",
             "segment.bytes": "1mb", "segment.ms": "7d",
             "log.retention.check.interval.ms": "1h", "rare_check_interval": "2d",
