@@ -26,6 +26,15 @@ Two parts, each through both models with the same workload and seed:
   in a run much longer than the default 20 s — Kafka's consumers just lag;
 - *dynamics*: a group of ``dynamic_members`` members; one more joins at ``join_at``, one leaves
   at ``leave_at``, one crashes at ``crash_at``; Redis subscribers do the same.
+
+Metrics, per receiver count ``c``: ``throughput_c_receivers`` (distinct messages processed per
+second in ``[window_from, duration)``), ``idle_c_receivers``, ``copies_per_message_c_receivers``
+and, for Redis, ``output_buffer_peak_c_receivers``. Per membership event (join, leave, crash),
+Kafka: ``*_rebalance_starts_after_s`` (how long until the coordinator starts a rebalance: a
+crash waits for the session timeout), ``*_rebalance_s`` (until the new generation), and
+``*_partition_stall_max_s`` (longest time a partition had no live consumer, from the group's
+assigned / revoked events and the crash); Redis: ``*_others_max_gap_s`` (longest gap between
+deliveries to a subscriber that stayed).
 """
 
 from __future__ import annotations
@@ -156,6 +165,8 @@ def event_times(params: Mapping[str, Any]) -> dict[str, float]:
     times = {e: float(params[f"{e}_at"]) for e in EVENTS}
     if not 0 < times["join"] < times["leave"] < times["crash"] < params["dynamic_duration"]:
         raise ValueError("need 0 < join_at < leave_at < crash_at < dynamic_duration")
+    if int(params["dynamic_members"]) < 3:
+        raise ValueError("dynamic_members must be at least 3 (m1 leaves, m2 crashes)")
     return times
 
 
@@ -277,7 +288,7 @@ def run_dynamic_redis(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
     sim.call_at(times["crash"], lambda: subs[2].crash())
     duration = params["dynamic_duration"]
     server.publish_workload(workload(params["arrivals"], params["dynamic_rate"], duration,
-                  params["message_size"]))
+                                     params["message_size"]))
     sim.run(until=duration + 1.0)
     trace = sim.trace
     d = trace.delivered

@@ -17,6 +17,18 @@ Redis Pub/Sub keeps nothing (``shared/reference/redis-pubsub.md`` §0.1): its st
 construction, and a subscriber that is away loses everything published meanwhile (reason
 ``disconnected``) however short the absence.
 
+Storage set-ups (one partition each): ``kafka/retention.ms`` (checked every
+``log.retention.check.interval.ms``), ``kafka/retention.ms, rare check`` (every
+``rare_check_interval``), ``kafka/retention.bytes`` (and ``retention.ms``), ``redis``. Readers,
+all fed the same messages: ``kafka/away, earliest`` and ``kafka/away, latest`` read from day 0,
+close at ``away_from_day`` and come back ``away_days`` later, past retention; ``kafka/slow,
+earliest`` processes ``slow_fraction`` of the produce rate; ``redis/away`` is away for the same
+days. Metrics: ``storage_peak_bytes``, ``storage_final_bytes``, ``storage_steady_min_bytes``
+(lowest once retention has been deleting for a while), ``produced_bytes``; per reader
+``received``, ``missed``, ``lost_retention`` / ``lost_offset_reset`` / ``lost_disconnected``
+(traced drops by reason), ``unread_at_end`` (missed for no reason yet: still behind),
+``offset_resets``.
+
 Compressed time: the Kafka durations are written as people write them (``"7d"``, ``"5min"``)
 and divided by ``time_scale`` (real seconds per simulated second; 8640 makes a day 10 s), so two
 weeks run in 140 simulated seconds. Rates and sizes are per *real* day. The retention check
@@ -25,9 +37,11 @@ draw the same curve, and the hourly check costs twelve times fewer simulation ev
 (``--set log.retention.check.interval.ms=5min`` to see). Client timeouts
 (``session.timeout.ms``, ``group.initial.rebalance.delay.ms``) are not scaled. ``segment.bytes``
 of 1 MiB is Kafka 4.x's minimum (KIP-1030); the model also accepts smaller teaching values,
-which real 4.x brokers reject. Not modelled: ``offsets.retention.minutes`` (7 days) — a real
-group empty for longer than that also loses its committed offsets, and restarts by
-``auto.offset.reset`` with the same outcome as here.
+which real 4.x brokers reject. The slow reader fetches about as much as it processes per poll
+(``max.partition.fetch.bytes`` = 10 records): with time compressed and sizes not, a default
+1 MiB fetch would hold days of records in the client. Not modelled:
+``offsets.retention.minutes`` (7 days) — a real group empty for longer than that also loses its
+committed offsets, and restarts by ``auto.offset.reset`` with the same outcome as here.
 """
 
 from __future__ import annotations
