@@ -60,8 +60,8 @@ def test_ownership_follows_assigned_revoked_and_crash_events():
 
 def test_check_holds_and_rejects_bad_sharing_or_an_instant_crash_rebalance(quick_result):
     EXP.check([quick_result])
-    with pytest.raises(AssertionError, match="group of 2"):
-        EXP.check([_with(quick_result, "kafka", "throughput_2_receivers", 50.0)])
+    with pytest.raises(AssertionError, match="group of 6"):
+        EXP.check([_with(quick_result, "kafka", "throughput_6_receivers", 50.0)])
     with pytest.raises(AssertionError):
         EXP.check([_with(quick_result, "kafka", "idle_8_receivers", 0)])
     with pytest.raises(AssertionError, match="load sharing"):
