@@ -348,7 +348,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     left.set_xlabel(axis_label("receivers (group members / subscribers)", ""))
     left.set_ylabel(axis_label("throughput", "msg/s"))
     left.grid(True, alpha=0.3)
-    left.legend(loc="center right", fontsize="small")
+    left.legend(loc="center left", fontsize="small")
 
     c = sizes[-1]
     x = np.arange(c)
