@@ -77,8 +77,8 @@ def test_produce_workload_sends_every_message_at_its_time_from_start():
 
 
 def test_produce_workload_is_not_stalled_by_the_producer_timer_round_off():
-    """Rate 40/s with linger.ms=100 hits the producer timer stall (see ``_sender_watchdog``);
-    the watchdog gets every record out."""
+    """Rate 40/s with linger.ms=100 once hit a producer timer stall (a linger timer firing a
+    rounding error early); every record must get out."""
     sim = Simulation(seed=1)
     cluster = KafkaCluster(sim, brokers=3)
     cluster.create_topic("events", 6, 3)
@@ -88,8 +88,6 @@ def test_produce_workload_is_not_stalled_by_the_producer_timer_round_off():
     assert bulk.acked == 400
 
 
-@pytest.mark.xfail(reason="models/kafka/producer.py: a timer that fires a float ulp before "
-                          "ready_at is never re-armed; the bulk producer stops (reported)")
 def test_model_producer_alone_sends_everything_at_40_per_second_with_linger_100ms():
     sim = Simulation(seed=1)
     cluster = KafkaCluster(sim, brokers=3)

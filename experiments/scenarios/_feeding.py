@@ -95,8 +95,6 @@ def produce_workload(cluster: Any, workload: Workload, producer_config: Mapping[
     producer = cluster.producer(dict(producer_config))
     start = float(cluster.env.now) if start is None else float(start)
     bulk = producer.produce(topic, messages.t + start, messages.size)
-    if len(bulk):
-        cluster.env.process(_sender_watchdog(cluster.env, producer, bulk))
     return bulk, messages
 
 
@@ -110,25 +108,6 @@ def run_until_caught_up(sim: Simulation, loops: Any, until: float, limit: float,
             loop.consumer is not None and sum(loop.consumer.lag().values()) for loop in loops):
         sim.run(until=sim.now + 1.0)
     sim.run(until=sim.now + batch_s + 0.5)
-
-
-WATCHDOG_PERIOD = 0.25
-"""Seconds between the watchdog's nudges of a bulk producer's sender (see below)."""
-
-
-def _sender_watchdog(env: Any, producer: Any, bulk: Any):
-    """Work around a producer stall (reported; ``models/`` is not ours to edit).
-
-    ``Producer._wake_at`` arms a timer with ``env.timeout(t - now)``; when ``now + (t - now)``
-    rounds to just below ``t`` (e.g. ``0.1125 + (0.23750000000000002 - 0.1125) == 0.2375``),
-    the timer fires before the batch's ``ready_at``, the sender finds nothing ready, and
-    ``_wake_at(t)`` arms no new timer because ``t`` equals the stale ``_timer_at``: the producer
-    never sends again. Nudging the sender every :data:`WATCHDOG_PERIOD` seconds until the bulk
-    is done bounds such a stall; when no stall happens a nudge finds nothing new to send.
-    """
-    while not bulk.done.triggered:
-        yield env.timeout(WATCHDOG_PERIOD)
-        producer._wake()
 
 
 def offset_for_time(partition: Any, t: float) -> int:
