@@ -46,10 +46,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, RunResult
+from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload
 from experiments.scenarios._tally import longest_gap, per_bin, tally
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
@@ -467,6 +468,21 @@ def check(results: Sequence[RunResult]) -> None:
                 "other Redis subscribers never notice a membership change")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    counts = sorted({int(m.metric.rsplit("_", 2)[1]) for r in results for m in r.metrics
+                     if m.metric.startswith("throughput_") and m.model == "kafka"})
+    if not counts:
+        return []
+    c = counts[-1]
+    kafka = mean(results, "kafka", f"throughput_{c}_receivers")
+    redis = mean(results, "redis", f"throughput_{c}_receivers")
+    copies = mean(results, "redis", f"copies_per_message_{c}_receivers")
+    return [Verdict("several workers sharing one stream's load",
+                    "kafka" if kafka > redis else "either",
+                    f"{c} receivers together handled {kafka:.3g} msg/s as a Kafka consumer group "
+                    f"vs {redis:.3g} msg/s as Redis subscribers, which each got every message "
+                    f"({copies:.3g} copies per message)")]
+
 EXPERIMENT = Experiment(
     name="consumer-groups",
     question="How do a Kafka consumer group's members share a topic's partitions as the group "
@@ -489,4 +505,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )

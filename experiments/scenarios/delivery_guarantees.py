@@ -41,11 +41,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, RunResult
+from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, new_figure, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload, run_until_caught_up
 from experiments.scenarios._styles import distinct_styles
 from experiments.scenarios._tally import deliveries_to, drops_to, publish_times, tally
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import auto_commit, commit_before_process, process_then_commit
 from models.redis_pubsub import RedisPubSub
@@ -285,6 +286,16 @@ def check(results: Sequence[RunResult]) -> None:
     assert total(auto_name(intervals[-1]), "duplicated") > total(AFTER, "duplicated")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    redis_lost = mean(results, "redis", "lost_per_crash")
+    after_lost = mean(results, AFTER, "lost_per_crash")
+    after_dup = mean(results, AFTER, "duplicated_per_crash")
+    return [Verdict("no message lost when a receiver crashes (at-least-once)",
+                    "kafka" if after_lost < redis_lost else "either",
+                    f"per crash, Redis Pub/Sub lost {redis_lost:.3g} messages; Kafka with "
+                    f"commit-after-process lost {after_lost:.3g} and redelivered {after_dup:.3g} "
+                    "(so processing must be idempotent)")]
+
 EXPERIMENT = Experiment(
     name="delivery-guarantees",
     question="Under consumer crashes, what is lost and what is processed twice with "
@@ -304,4 +315,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )

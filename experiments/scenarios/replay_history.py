@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, RunResult
+from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, save_figure
 from experiments.scenarios._feeding import (
     arrivals,
@@ -58,6 +58,7 @@ from experiments.scenarios._tally import (
     receiver_ids,
     tally,
 )
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
@@ -270,6 +271,14 @@ def check(results: Sequence[RunResult]) -> None:
         assert v(KAFKA_SEEK, "history_fraction") >= 0.95, "seek() replays the rewound window"
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    redis = mean(results, REDIS_LATE, "history_fraction")
+    kafka = mean(results, KAFKA_EARLIEST, "history_fraction")
+    return [Verdict("late joiners and replay of past messages",
+                    "kafka" if kafka > redis else "either",
+                    f"a receiver joining late got {redis:.0%} of the earlier messages from Redis "
+                    f"Pub/Sub and {kafka:.0%} from Kafka (auto.offset.reset=earliest)")]
+
 EXPERIMENT = Experiment(
     name="replay",
     question="What can a receiver that joins late, or rewinds, get of what was published "
@@ -286,4 +295,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )

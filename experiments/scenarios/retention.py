@@ -54,11 +54,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, RunResult
+from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, new_figure, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload, scaled_ms
 from experiments.scenarios._styles import distinct_styles
 from experiments.scenarios._tally import deliveries_to, drops_to, publish_times, tally
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import process_then_commit
 from models.redis_pubsub import RedisPubSub
@@ -395,6 +396,16 @@ def check(results: Sequence[RunResult]) -> None:
             "Redis loses the whole absence, Kafka only what retention deleted")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    peak = mean(results, "kafka/retention.ms", "storage_peak_bytes")
+    produced = mean(results, "kafka/retention.ms", "produced_bytes")
+    lost = mean(results, "kafka/away, earliest", "lost_retention")
+    return [Verdict("bounded storage while keeping recent history",
+                    "kafka",
+                    f"retention.ms kept storage at most {peak / 2**20:.3g} MiB of "
+                    f"{produced / 2**20:.3g} MiB produced; a reader away longer than retention "
+                    f"lost {lost:.3g} records (reason: retention) - Redis keeps nothing at all")]
+
 EXPERIMENT = Experiment(
     name="retention",
     question="How much does a Kafka log keep under time and size retention, and what does a "
@@ -416,4 +427,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )
