@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.conservation import assert_run_conserved
 from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload
@@ -108,6 +109,7 @@ def run_scaling_kafka(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
             loops[c, i] = process_then_commit(cluster, _kafka_config(params, f"g{c}", f"m{i}"),
                                               TOPIC, processing=params["processing_ms"] / 1000)
     sim.run(until=params["duration"] + _batch_s(params) + 1.0)
+    assert_run_conserved(sim)
     lo, hi = params["window_from"], params["duration"]
     d = sim.trace.delivered
     inside = (d["t"] >= lo) & (d["t"] < hi)
@@ -141,6 +143,7 @@ def run_scaling_redis(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
         server.publish_workload(workload(params["arrivals"], params["rate"],
                                          params["duration"], params["message_size"]))
         sim.run(until=params["duration"] + 1.0)
+        assert_run_conserved(sim)
         d = sim.trace.delivered
         inside = (d["t"] >= lo) & (d["t"] < hi)
         per = np.array([np.count_nonzero(inside & (d["receiver"] == r))
@@ -235,6 +238,7 @@ def run_dynamic_kafka(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
         cluster, _kafka_config(params, DYNAMIC, f"m{n}"), TOPIC, processing=processing)))
     sim.call_at(times["leave"], loops[1].stop)
     sim.run(until=duration + _batch_s(params) + 1.0)
+    assert_run_conserved(sim)
 
     trace = sim.trace
     spans = ownership(trace, DYNAMIC, duration)
@@ -291,6 +295,7 @@ def run_dynamic_redis(params: Mapping[str, Any], seed: int) -> tuple[list[Metric
     server.publish_workload(workload(params["arrivals"], params["dynamic_rate"], duration,
                                      params["message_size"]))
     sim.run(until=duration + 1.0)
+    assert_run_conserved(sim)
     trace = sim.trace
     d = trace.delivered
     t0 = trace.delivered["t"][d["receiver"] == trace.receivers.ids["m0"]]

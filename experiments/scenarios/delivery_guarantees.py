@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.conservation import assert_run_conserved
 from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, new_figure, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload, run_until_caught_up
@@ -136,6 +137,7 @@ def run_redis(params: Mapping[str, Any], seed: int, crashes: np.ndarray) -> Simu
     schedule.attach(sim, server)
     server.publish_workload(workload(params))
     sim.run(until=params["duration"] + 2.0)
+    assert_run_conserved(sim)
     return sim
 
 

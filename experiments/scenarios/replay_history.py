@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.conservation import assert_run_conserved
 from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, save_figure
 from experiments.scenarios._feeding import (
@@ -101,6 +102,7 @@ def run_redis(params: Mapping[str, Any], seed: int) -> Simulation:
                                    reconnect_delay=None))
     server.publish_workload(workload(params))
     sim.run(until=params["duration"] + 2.0)
+    assert_run_conserved(sim)
     return sim
 
 

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from experiments.conservation import assert_run_conserved
 from experiments.experiment import Experiment, Metric, RunResult, Verdict
 from experiments.plotting import axis_label, new_figure, save_figure
 from experiments.scenarios._feeding import arrivals, produce_workload, scaled_ms
@@ -174,6 +175,7 @@ def run_kafka(params: Mapping[str, Any], seed: int
                         processing=1.0 / (params["slow_fraction"] * rate))
     end = WARMUP + params["days"] * day + 1.0
     sim.run(until=end)
+    assert_run_conserved(sim)
     rare.run(until=end)
 
     metrics: list[Metric] = []
@@ -242,6 +244,7 @@ def run_redis(params: Mapping[str, Any], seed: int
                    duration=params["away_days"] * day)
     sim.call_at(WARMUP, server.publish_workload, workload(params))
     sim.run(until=WARMUP + params["days"] * day + 1.0)
+    assert_run_conserved(sim)
     sent = publish_times(sim.trace)
     rid = sim.trace.receivers.ids["away"]
     msg, t_got = deliveries_to(sim.trace, rid)
