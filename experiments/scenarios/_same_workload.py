@@ -1,0 +1,114 @@
+"""Helpers for experiments that replay one workload through both models.
+
+Used by ``push_vs_pull``, ``slow_consumer``, ``fan_out`` and ``data_volume``. Private (the
+registry skips ``_`` modules): no experiment is defined here.
+
+Common random numbers: each model runs in its own :class:`sim.Simulation` built from the same
+seed, and :func:`workload_messages` draws the messages through the workload's feed
+(``workload.feed(sim)``), so both models get bit-identical send times, sizes and targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim import Simulation
+from sim.trace import Trace
+from sim.workload import MessageBatch, Workload
+
+MIB = 1024 * 1024
+
+
+def parse_numbers(text: str | float | int, what: str = "value") -> list[float]:
+    """``"1000, 2e4,50000"`` -> ``[1000.0, 20000.0, 50000.0]`` (a single number works too).
+
+    Raises ``ValueError`` naming ``what`` when an item is not a number or the list is empty.
+    """
+    if isinstance(text, int | float):
+        return [float(text)]
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"{what}: expected a comma-separated list of numbers, not {text!r}")
+    try:
+        return [float(item) for item in items]
+    except ValueError:
+        raise ValueError(f"{what}: expected a comma-separated list of numbers, "
+                         f"not {text!r}") from None
+
+
+def workload_messages(workload: Workload, sim: Simulation) -> MessageBatch:
+    """Every message of ``workload``, drawn through its feed on ``sim``'s random streams.
+
+    The feed draws on a fixed time grid, so this equals what ``RedisPubSub.publish_workload``
+    hands the server slice by slice: the same seed gives both models the same messages.
+    """
+    return workload.feed(sim).take(workload.duration)
+
+
+def publish_times(trace: Trace) -> np.ndarray:
+    """Send time of each message, indexed by message id (NaN for ids never published)."""
+    published = trace.published
+    msg = published["msg"]
+    times = np.full(int(msg.max()) + 1 if len(msg) else 0, np.nan)
+    times[msg] = published["t"]
+    return times
+
+
+def delivery_latencies(trace: Trace, receivers: np.ndarray | None = None) -> np.ndarray:
+    """Seconds from send to delivery of every delivered copy (optionally of some receivers).
+
+    Both models trace a delivery when the receiving application has finished with the message
+    (Redis: the subscriber's handler; Kafka: the consumer loop's processing), so the two
+    latencies measure the same span.
+    """
+    delivered = trace.delivered
+    msg, t = delivered["msg"], delivered["t"]
+    if receivers is not None:
+        keep = np.isin(delivered["receiver"], receivers)
+        msg, t = msg[keep], t[keep]
+    if not len(msg):
+        return np.empty(0)
+    return t - publish_times(trace)[msg]
+
+
+def cdf_points(samples: np.ndarray, points: int = 401) -> np.ndarray:
+    """The ``points`` quantiles (0..1 evenly) of ``samples``: a compact stand-in for the
+    empirical CDF of a large sample (empty input gives an empty array)."""
+    if not len(samples):
+        return np.empty(0)
+    return np.quantile(samples, np.linspace(0.0, 1.0, points))
+
+
+def run_until(sim: Simulation, settled: Callable[[], bool], first: float, limit: float,
+              step: float = 0.05) -> float:
+    """Run ``sim`` to time ``first``, then on in steps of ``step`` seconds until ``settled()``
+    or time ``limit``; returns the simulated time reached.
+
+    Models that move messages in batches are synced at every stop (``Simulation.run`` does
+    it), so ``settled`` may read the trace. Each stop costs a sync, so ``first`` should be when
+    the run is expected to be done.
+    """
+    sim.run(until=min(first, limit))
+    while sim.now < limit and not settled():
+        sim.run(until=min(sim.now + step, limit))
+    return sim.now
+
+
+def per_interval(times: np.ndarray, end: float, width: float = 1.0,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Counts (or sums of ``weights``) of ``times`` in bins ``[k·width, (k+1)·width)`` up to
+    ``end``; returns (bin starts, values)."""
+    edges = np.arange(0.0, end + width, width)
+    if len(edges) < 2:
+        edges = np.array([0.0, width])
+    values, _ = np.histogram(times, bins=edges, weights=weights)
+    return edges[:-1], values
+
+
+def step_value(sample_t: np.ndarray, sample_v: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The last sample at or before each time in ``at`` (0 before the first sample)."""
+    idx = np.searchsorted(sample_t, at, side="right") - 1
+    out = np.where(idx >= 0, sample_v[np.maximum(idx, 0)], 0)
+    return out.astype(np.float64)
