@@ -49,6 +49,7 @@ from experiments.plotting import axis_label, model_style, new_figure, plot_model
 from experiments.scenarios._same_workload import (
     cdf_points,
     delivery_latencies,
+    log_axes,
     parse_numbers,
     run_until,
     workload_messages,
@@ -208,8 +209,8 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
             ax.step(xs, np.linspace(0, 1, len(xs)), where="post", color=style.color,
                     linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.8 - 0.3 * k,
                     label=f"{rate:g} msg/s")
-        ax.set_xscale("log")
-        ax.grid(True, alpha=0.3, which="both")
+        log_axes(ax, y=False)
+        ax.grid(True, alpha=0.3)
         ax.set_xlabel(axis_label("end-to-end latency (send to processed)", "ms"))
         name = "Redis Pub/Sub (push)" if model == "redis" else "Kafka (pull)"
         ax.set_title(name, color=style.color)
@@ -231,7 +232,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
             label = f"{model} {stat.split()[0]}"
             plot_model(ax, model if stat.startswith("p50") else f"{model} p99", x, y, yerr=err,
                        label=label)
-    ax.set_yscale("log")
+    log_axes(ax, x=False)
     caps = (("redis", redis_capacity(p), "Redis server CPU limit"),
             ("kafka", kafka_capacity(p), "Kafka consumer limit"))
     for model, cap, text in caps:
