@@ -10,11 +10,13 @@ seed, and :func:`workload_messages` draws the messages through the workload's fe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from experiments.experiment import RunResult
 from sim import Simulation
 from sim.trace import Trace
 from sim.workload import MessageBatch, Workload
@@ -132,3 +134,43 @@ def log_axes(ax: Axes, x: bool = True, y: bool = True) -> None:
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)))
             axis.set_major_formatter(FormatStrFormatter("%g"))
             axis.set_minor_locator(NullLocator())
+
+
+def comparable(results: Sequence[RunResult], free: Sequence[str] = ()) -> list[RunResult]:
+    """The results whose parameters equal the first one's, except for the ``free`` keys.
+
+    A sweep over a list parameter (``--param subscribers=1,10,100``) splits it into one point
+    per value; the plots pool such points back into one curve. Points that differ in anything
+    else are left out (the figure shows the first point's setting).
+    """
+    if not results:
+        return []
+
+    def rest(r: RunResult) -> dict:
+        return {k: v for k, v in r.params.items() if k not in free}
+
+    base = rest(results[0])
+    return [r for r in results if rest(r) == base]
+
+
+def metric_or_nan(result: RunResult, model: str, metric: str) -> float:
+    """``result.value(model, metric)``, or NaN when that run has no such metric."""
+    try:
+        return result.value(model, metric)
+    except KeyError:
+        return float("nan")
+
+
+def mean_and_spread(results: Sequence[RunResult], model: str, metrics: Sequence[str]
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per metric name: the mean over the runs that have it, and the standard deviation (None
+    when no metric has two runs)."""
+    values = np.array([[metric_or_nan(r, model, m) for m in metrics] for r in results])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        counts = np.sum(np.isfinite(values), axis=0)
+        spread = np.nanstd(values, axis=0, ddof=1) if (counts > 1).any() else None
+    if spread is not None:
+        spread = np.nan_to_num(spread)
+    return mean, spread

@@ -46,6 +46,7 @@ from experiments.experiment import Experiment, Metric, Params, RunResult
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._same_workload import (
     MIB,
+    comparable,
     parse_numbers,
     publish_times,
     step_value,
@@ -190,6 +191,9 @@ def run_kafka(params: Params, seed: int) -> tuple[list[Metric], dict[str, dict[s
         Metric("kafka", "lost to retention", int((trace.dropped["reason"]
                                                   == REASON_CODE["retention"]).sum()),
                "messages"),
+        Metric("kafka", "unread at end (log end - consumer position)",
+               cluster.partition(CHANNEL, 0).high_watermark
+               - (consumer.position((CHANNEL, 0)) or 0), "records"),
     ]
     step = params["phase.s"]
     for k in range(len(phases(params))):
@@ -234,6 +238,7 @@ def run(params: Params, seed: int) -> RunResult:
 
 def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     """Volume, Redis memory and losses, Kafka storage and lag over time; loss per phase."""
+    results = comparable(results)  # a sweep: the first point's setting
     first = results[0]
     p = first.params
     ph = phases(p)
@@ -331,13 +336,21 @@ def check(results: Sequence[RunResult]) -> None:
         assert over and under, "need phases well under and well over the receiver's capacity"
         assert r.value("redis", "disconnects by output-buffer limit") >= 1, (
             "the overloaded subscriber must be disconnected by the output-buffer limit")
+        # at the end a receiver may still be reading (a slow receiver, a short drain): Kafka's
+        # consumer until it reaches the log end, Redis's subscriber for at most the time its
+        # link needs to carry a full output buffer
+        settled = {"kafka": r.value("kafka", "unread at end (log end - consumer position)") == 0,
+                   "redis": p["drain.s"] > (limit.hard + MIB) / (p["receiver.MiBps"] * MIB) + 1}
         for k in range(n):
             pub = r.value("redis", f"published in phase {k + 1}")
             assert pub == r.value("kafka", f"published in phase {k + 1}"), "same messages"
             for model in ("redis", "kafka"):
                 got = r.value(model, f"delivered from phase {k + 1}")
                 lost = r.value(model, f"lost from phase {k + 1}")
-                assert got + lost == pub, f"{model}: every message delivered or lost (phase {k})"
+                assert got + lost <= pub, f"{model}: more delivered or lost than sent"
+                if settled[model]:
+                    assert got + lost == pub, (
+                        f"{model}: every message of phase {k + 1} delivered or lost by the end")
         for k in under:
             if k < min(over):
                 assert r.value("redis", f"lost from phase {k + 1}") == 0, (

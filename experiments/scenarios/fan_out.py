@@ -50,8 +50,10 @@ from experiments.experiment import Experiment, Metric, Params, RunResult
 from experiments.plotting import axis_label, model_style, plot_model, save_figure
 from experiments.scenarios._same_workload import (
     MIB,
+    comparable,
     delivery_latencies,
     log_axes,
+    mean_and_spread,
     parse_numbers,
     run_until,
     workload_messages,
@@ -182,6 +184,9 @@ def run(params: Params, seed: int) -> RunResult:
             Metric("redis", f"server cpu utilisation {at}", r["cpu"], "fraction of one core"),
             Metric("redis", f"cpu per PUBLISH {at}", r["cpu_per_publish"] * 1e6, "µs"),
         ]
+    if kafka_counts(params):
+        sizes = workload_messages(_workload(params), Simulation(seed=seed)).size
+        metrics.append(Metric("kafka", "bytes published", float(sizes.sum()) / MIB, "MiB"))
     for g in kafka_counts(params):
         k = run_kafka(params, seed, g)
         at = f"@ {g} subscribers"
@@ -201,10 +206,20 @@ def run(params: Params, seed: int) -> RunResult:
 
 def _series(results: Sequence[RunResult], model: str, stat: str, counts: list[int],
             unit: str) -> tuple[list[int], np.ndarray, np.ndarray | None]:
-    values = np.array([[r.value(model, f"{stat} @ {c} {unit}") for c in counts]
-                       for r in results])
-    err = values.std(axis=0, ddof=1) if len(values) > 1 else None
-    return counts, values.mean(axis=0), err
+    """``stat`` at each count: mean and spread over the runs that have it (counts that no run
+    has are left out)."""
+    mean, spread = mean_and_spread(results, model, [f"{stat} @ {c} {unit}" for c in counts])
+    keep = np.isfinite(mean)
+    return ([c for c, k in zip(counts, keep, strict=True) if k], mean[keep],
+            None if spread is None else spread[keep])
+
+
+def _all_counts(results: Sequence[RunResult]) -> tuple[list[int], list[int], list[int]]:
+    """Subscriber, pattern and Kafka group counts over these runs (a sweep splits them)."""
+    subs = sorted({c for r in results for c in _counts(r.params, "subscribers")})
+    pats = sorted({c for r in results for c in _counts(r.params, "patterns")})
+    groups = sorted({c for r in results for c in kafka_counts(r.params)})
+    return subs, pats, groups
 
 
 def _percentile_line(ax: Axes, model: str, stat: str, x: list[int], y: np.ndarray,
@@ -222,8 +237,9 @@ def _percentile_line(ax: Axes, model: str, stat: str, x: list[int], y: np.ndarra
 
 def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     """Latency vs receivers and vs patterns; where the work goes (Redis CPU, Kafka fetches)."""
+    results = comparable(results, ("subscribers", "patterns", "kafka.groups.max"))
     p = results[0].params
-    subs, pats, groups = _counts(p, "subscribers"), _counts(p, "patterns"), kafka_counts(p)
+    subs, pats, groups = _all_counts(results)
     fig = Figure(figsize=(11.0, 4.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     lines = (("redis", "PUBLISH p50 round trip", "redis PUBLISH p50", subs),
@@ -296,47 +312,56 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
 
 
 def check(results: Sequence[RunResult]) -> None:
-    """Redis's PUBLISH cost and latency grow linearly with subscribers and patterns; Kafka's
-    per-group costs and latency do not depend on the number of groups."""
+    """Redis's PUBLISH cost and latency grow linearly with subscribers and patterns; each Kafka
+    group reads every byte, and its fetch rate and latency do not depend on how many groups
+    there are (so the brokers' load is N x one group's).
+
+    Each run is judged on its own counts; the comparisons across counts need two or more (the
+    quick size has three receiver counts and two pattern counts).
+    """
+    cfg = RedisPubSub(Simulation()).config
     for r in results:
         p = r.params
-        cfg = RedisPubSub(Simulation()).config
         subs, pats, groups = _counts(p, "subscribers"), _counts(p, "patterns"), kafka_counts(p)
-        assert len(subs) >= 2 and len(groups) >= 2, "need at least two receiver counts"
         for n in subs:
             at = f"@ {n} subscribers"
-            assert r.value("redis", f"delivered fraction {at}") == 1.0
+            assert r.value("redis", f"delivered fraction {at}") == 1.0, "Redis lost nothing"
             expected = (cfg.command_cost + n * cfg.delivery_cost) * 1e6
             got = r.value("redis", f"cpu per PUBLISH {at}")
             assert abs(got / expected - 1) < 0.01, (
                 "PUBLISH must cost command-cost + subscribers x delivery-cost")
+            assert r.value("redis", f"PUBLISH p50 round trip {at}") > expected / 1e3, (
+                "PUBLISH cannot answer before its fan-out is done")
         for m in pats:
             expected = (cfg.command_cost + cfg.delivery_cost + m * cfg.pattern_match_cost) * 1e6
             got = r.value("redis", f"cpu per PUBLISH @ {m} patterns")
             assert abs(got / expected - 1) < 0.01, "every PUBLISH must test every pattern"
-        lo, hi = f"@ {subs[0]} subscribers", f"@ {subs[-1]} subscribers"
-        assert r.value("redis", f"PUBLISH p50 round trip {hi}") > r.value(
-            "redis", f"PUBLISH p50 round trip {lo}") + 0.5 * (subs[-1] - subs[0]) * \
-            cfg.delivery_cost * 1e3, "PUBLISH latency must grow with subscribers"
-        util = [r.value("redis", f"server cpu utilisation @ {n} subscribers") for n in subs]
-        assert all(b > a for a, b in pairwise(util))
+        if len(subs) >= 2:
+            lo, hi = f"@ {subs[0]} subscribers", f"@ {subs[-1]} subscribers"
+            assert r.value("redis", f"PUBLISH p50 round trip {hi}") > r.value(
+                "redis", f"PUBLISH p50 round trip {lo}") + 0.5 * (subs[-1] - subs[0]) * \
+                cfg.delivery_cost * 1e3, "PUBLISH latency must grow with subscribers"
+            util = [r.value("redis", f"server cpu utilisation @ {n} subscribers") for n in subs]
+            assert all(b > a for a, b in pairwise(util)), "Redis CPU must grow with subscribers"
         if len(pats) >= 2:
             assert r.value("redis", f"PUBLISH p50 round trip @ {pats[-1]} patterns") > r.value(
-                "redis", f"PUBLISH p50 round trip @ {pats[0]} patterns")
-        # Kafka: every group reads every byte; per-group requests and latency independent of N
-        first = f"@ {groups[0]} subscribers"
-        per_group = r.value("kafka", f"fetch requests per group per second {first}")
+                "redis", f"PUBLISH p50 round trip @ {pats[0]} patterns"), (
+                "PUBLISH latency must grow with patterns")
+        # Kafka: every group fetches and reads every byte itself
         for g in groups:
             at = f"@ {g} subscribers"
-            assert r.value("kafka", f"delivered fraction {at}") == 1.0
-            assert abs(r.value("kafka", f"fetch requests per group per second {at}")
-                       / per_group - 1) < 0.1, "a Kafka group's fetch rate must not depend on N"
-            assert abs(r.value("kafka", f"fetch requests per second, all groups {at}")
-                       / (g * per_group) - 1) < 0.1, "broker fetch load must be N x per group"
+            assert r.value("kafka", f"delivered fraction {at}") == 1.0, "Kafka lost nothing"
             assert r.value("kafka", f"bytes read per group {at}") == r.value(
-                "kafka", f"bytes read per group {first}"), "each group reads every byte once"
-            assert abs(r.value("kafka", f"end-to-end p99 {at}")
-                       / r.value("kafka", f"end-to-end p99 {first}") - 1) < 0.1
+                "kafka", "bytes published"), "each group reads every byte once"
+            assert r.value("kafka", f"fetch requests per group per second {at}") > 0
+        if len(groups) >= 2:
+            first = f"@ {groups[0]} subscribers"
+            for g in groups[1:]:
+                at = f"@ {g} subscribers"
+                for stat in ("fetch requests per group per second", "end-to-end p99"):
+                    assert abs(r.value("kafka", f"{stat} {at}")
+                               / r.value("kafka", f"{stat} {first}") - 1) < 0.1, (
+                        f"a Kafka group's {stat} must not depend on the number of groups")
 
 
 EXPERIMENT = Experiment(

@@ -53,8 +53,10 @@ from experiments.experiment import Experiment, Metric, Params, RunResult
 from experiments.plotting import axis_label, model_style, new_figure, plot_model, save_figure
 from experiments.scenarios._same_workload import (
     cdf_points,
+    comparable,
     delivery_latencies,
     log_axes,
+    mean_and_spread,
     parse_numbers,
     run_until,
     workload_messages,
@@ -191,28 +193,24 @@ def run(params: Params, seed: int) -> RunResult:
     return RunResult(metrics=metrics, series=series)
 
 
-def _by_load(results: Sequence[RunResult], model: str, stat: str
-             ) -> tuple[list[float], np.ndarray, np.ndarray | None]:
-    """Offered loads, and the mean and standard deviation over replications of ``stat``."""
-    loads = parse_numbers(results[0].params["loads"])
-    values = np.array([[r.value(model, f"{stat} @ {rate:g} msg/s") for rate in loads]
-                       for r in results])
-    err = values.std(axis=0, ddof=1) if len(values) > 1 else None
-    return loads, values.mean(axis=0), err
+def _loads(results: Sequence[RunResult]) -> list[float]:
+    """Every offered load of these runs (a sweep may give each run its own)."""
+    return sorted({x for r in results for x in parse_numbers(r.params["loads"])})
 
 
 def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     """Latency CDFs at a few loads (one panel per model) and p50/p99 against offered load."""
-    first = results[0]
-    p = first.params
-    loads = parse_numbers(p["loads"])
+    pool = comparable(results, ("loads",))
+    p = pool[0].params
+    loads = _loads(pool)
     shown = sorted({loads[0], loads[len(loads) // 2], loads[-1]})
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, model in zip(axes, ("redis", "kafka"), strict=True):
         style = model_style(model)
         for k, rate in enumerate(shown):
-            xs = first.series[f"{model}/{rate:g}"]["cdf_ms"]
+            xs = next(r.series[f"{model}/{rate:g}"]["cdf_ms"] for r in pool
+                      if f"{model}/{rate:g}" in r.series)
             ax.step(xs, np.linspace(0, 1, len(xs)), where="post", color=style.color,
                     linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.8 - 0.3 * k,
                     label=f"{rate:g} msg/s")
@@ -235,10 +233,9 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
                          size=(7.5, 4.6))
     for model in ("redis", "kafka"):
         for stat in ("p50 latency", "p99 latency"):
-            x, y, err = _by_load(results, model, stat)
-            label = f"{model} {stat.split()[0]}"
-            plot_model(ax, model if stat.startswith("p50") else f"{model} p99", x, y, yerr=err,
-                       label=label)
+            y, err = mean_and_spread(pool, model, [f"{stat} @ {x:g} msg/s" for x in loads])
+            plot_model(ax, model if stat.startswith("p50") else f"{model} p99", loads, y,
+                       yerr=err, label=f"{model} {stat.split()[0]}")
     log_axes(ax, x=False)
     caps = (("redis", redis_capacity(p), "Redis server CPU limit"),
             ("kafka", kafka_capacity(p), "Kafka consumer limit"))
@@ -256,42 +253,51 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
 def check(results: Sequence[RunResult]) -> None:
     """Push is faster at light load; Redis saturates at its CPU limit, Kafka at the consumer's.
 
-    Needs loads below the Redis CPU limit, between the two limits, and above the Kafka
-    consumer limit (the quick size has exactly these three).
+    Each run is judged at the loads it has: below the Redis CPU limit (push several times
+    faster than pull, records wait for ``linger.ms``), between the two limits (Redis
+    overloaded and far slower than Kafka) and above the Kafka consumer limit (Kafka's latency
+    grows too). The quick size has one load in each range.
     """
     for r in results:
         p = r.params
         loads = parse_numbers(p["loads"])
         r_cap, k_cap = redis_capacity(p), kafka_capacity(p)
-        low = min(loads)
-        assert low < 0.5 * r_cap, "the lowest load must be well below the Redis CPU limit"
-        assert r_cap < k_cap, "this check expects Redis's CPU to be the tighter limit"
-        between = [x for x in loads if 1.15 * r_cap < x < 0.85 * k_cap]
-        above = [x for x in loads if x > 1.15 * k_cap]
-        assert between and above, "loads must include points between and above the limits"
+        # Kafka's unsaturated latency is about linger.ms plus a few network hops
+        base = max(p["linger.ms"], 1.0) + 10 * p["latency.ms"] + 1.0
 
         def v(model: str, stat: str, rate: float, r: RunResult = r) -> float:
             return r.value(model, f"{stat} @ {rate:g} msg/s")
 
-        # light load: push is one hop; pull waits for linger.ms batching and the fetch
-        assert v("kafka", "p50 latency", low) > 4 * v("redis", "p50 latency", low), (
-            "at light load Kafka's p50 must be several times Redis's (linger.ms + fetch)")
-        assert v("kafka", "p50 send-to-log (linger.ms, request)", low) > 0.2 * p["linger.ms"], (
-            "at light load records must wait in the producer for linger.ms")
-        assert v("redis", "p99 latency", low) < 2.0, "Redis at light load must stay sub-ms-ish"
         for rate in loads:
-            assert v("redis", "delivered fraction", rate) == 1.0
-            assert v("kafka", "delivered fraction", rate) == 1.0
-        # between the limits: Redis's single thread is overloaded, Kafka is not
-        for rate in between:
-            assert v("redis", "server cpu load", rate) > 1.0
-            assert v("redis", "p99 latency", rate) > 5 * v("kafka", "p99 latency", rate), (
-                f"at {rate:g} msg/s Redis (CPU-bound) must be far slower than Kafka")
-            assert v("kafka", "p99 latency", rate) < 3 * v("kafka", "p99 latency", low)
-        # above the consumer's limit: Kafka's latency grows too (lag builds up)
-        for rate in above:
-            assert v("kafka", "p99 latency", rate) > 5 * v("kafka", "p99 latency", low), (
-                f"at {rate:g} msg/s the Kafka consumer is overloaded: its latency must grow")
+            assert v("redis", "delivered fraction", rate) == 1.0, "Redis lost nothing"
+            assert v("kafka", "delivered fraction", rate) == 1.0, "Kafka lost nothing"
+            if rate < 0.8 * min(r_cap, k_cap):
+                # light load: push is one hop; pull waits for linger.ms batching, the
+                # followers (high watermark) and the fetch
+                gap = v("kafka", "p50 latency", rate) - v("redis", "p50 latency", rate)
+                assert gap > 0.3 * p["linger.ms"] + p["latency.ms"], (
+                    "below saturation Kafka's p50 must exceed Redis's by linger.ms batching "
+                    "and the replication round trip")
+                assert v("kafka", "p50 send-to-log (linger.ms, request)", rate) > min(
+                    0.2 * p["linger.ms"], 0.5 * v("kafka", "p50 latency", rate)), (
+                    "records must wait in the producer for linger.ms")
+                assert v("redis", "p99 latency", rate) < 2.0 + 4 * p["latency.ms"], (
+                    "unsaturated Redis stays fast")
+            if 1.15 * r_cap < rate < 0.85 * k_cap:
+                # Redis's single thread is overloaded, the Kafka consumer is not
+                assert v("redis", "server cpu load", rate) > 1.0
+                assert v("redis", "p99 latency", rate) > 5 * v("kafka", "p99 latency", rate), (
+                    f"at {rate:g} msg/s Redis (CPU-bound) must be far slower than Kafka")
+                assert v("kafka", "p99 latency", rate) < 2 * base, (
+                    f"at {rate:g} msg/s the Kafka consumer keeps up: latency stays low")
+            if rate > 1.15 * k_cap:
+                # the consumer is overloaded: its lag, and so its latency, grow
+                assert v("kafka", "p99 latency", rate) > 4 * base, (
+                    f"at {rate:g} msg/s the Kafka consumer is overloaded: its latency must grow")
+            if rate > 1.15 * r_cap:
+                assert v("redis", "server cpu load", rate) > 1.0
+                assert v("redis", "p99 latency", rate) > 10 * base, (
+                    f"at {rate:g} msg/s Redis's single thread is overloaded")
 
 
 EXPERIMENT = Experiment(

@@ -42,6 +42,7 @@ from experiments.experiment import Experiment, Metric, Params, RunResult
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._same_workload import (
     MIB,
+    comparable,
     parse_numbers,
     step_value,
     workload_messages,
@@ -186,6 +187,7 @@ _DASHES = ("-", "--", "-.", ":")
 
 def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     """Redis output buffers and Kafka lag/storage over time; delivered vs lost per model."""
+    results = comparable(results)  # a sweep: the first point's setting
     first = results[0]
     p = first.params
     speeds = _speeds(p)
