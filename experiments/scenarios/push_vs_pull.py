@@ -219,7 +219,8 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
         ax.set_xlabel(axis_label("end-to-end latency (send to processed)", "ms"))
         name = "Redis Pub/Sub (push)" if model == "redis" else "Kafka (pull)"
         ax.set_title(name, color=style.color)
-        ax.legend(title="offered load", fontsize="small", loc="upper left")
+        ax.legend(title="offered load", fontsize="small",
+                  loc="center" if model == "redis" else "upper left")
     axes[1].axvline(p["linger.ms"], color="0.4", linestyle=":", linewidth=1)
     axes[1].annotate(f"linger.ms={p['linger.ms']:g}", (p["linger.ms"], 0.02), fontsize="small",
                      color="0.3", rotation=90, ha="right", va="bottom")
@@ -244,7 +245,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
             ax.axvline(cap, color=model_style(model).color, linestyle=":", linewidth=1.2)
             ax.annotate(f"{text}\n{cap:,.0f} msg/s", (cap, 0.03),
                         xycoords=("data", "axes fraction"), fontsize="small",
-                        color=model_style(model).color, ha="right", va="bottom", rotation=90)
+                        color=model_style(model).color, ha="left", va="bottom", rotation=90)
     ax.legend(fontsize="small", loc="upper left")
     paths += save_figure(fig, out_dir, "push_vs_pull_latency_vs_load")
     return paths
