@@ -294,3 +294,21 @@ def test_acknowledged_records_reach_every_group_in_order_under_single_faults(fau
         for part in (0, 1):
             offs = [offsets[m][1] for m in firsts.tolist() if offsets[m][0] == part]
             assert offs == sorted(offs), f"group {group} read partition {part} out of order"
+
+
+def test_the_same_seed_and_faults_give_the_same_trace():
+    def once():
+        r = Run(partitions=2, seed=5)
+        r.produce(0.0, 10.0, 0.005)
+        r.group("g")
+        r.faults(*FaultSchedule.outage(broker_name(r.leader), at=3.0, duration=8.0),
+                 *FaultSchedule.partition("p", broker_name(r.followers[0]), at=2.0,
+                                          duration=4.0))
+        r.run(until=40)
+        return {name: table.to_dict() for name, table in r.sim.trace.tables.items()}
+
+    first, second = once(), once()
+    assert first.keys() == second.keys()
+    for name in first:
+        for col in first[name]:
+            assert np.array_equal(first[name][col], second[name][col]), (name, col)
