@@ -4,7 +4,7 @@ Run ``python -m experiments --help``. An experiment is a module in ``experiments
 defining ``EXPERIMENT = Experiment(...)``; see :mod:`experiments.experiment`.
 """
 
-from experiments.experiment import Experiment, Metric, Params, RunResult, UsageError
+from experiments.experiment import Experiment, Metric, Params, RunResult, UsageError, Verdict
 from experiments.registry import all_bench_cases, all_experiments
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Params",
     "RunResult",
     "UsageError",
+    "Verdict",
     "all_bench_cases",
     "all_experiments",
 ]

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its five subcommands."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Run brokersim's Redis Pub/Sub vs Kafka experiments: results.csv, "
-        "figures (PNG + SVG) and report.md in --out.")
+        "figures (PNG + SVG), report.md and report.html in --out.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _run_options()
 
@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replay", help="replay a workload file (TOML or OpenMessaging Benchmark YAML)",
         description="Replay a workload file through both models: brokersim TOML "
                     "(experiments/workloads/example.toml) or an OpenMessaging Benchmark "
-                    "workload YAML. Writes results.csv, figures and report.md to --out.")
+                    "workload YAML. Writes results.csv, figures, report.md and report.html "
+                    "to --out.")
     p_replay.add_argument("file", type=Path, metavar="FILE", help="the workload file")
     p_replay.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                           help="multiply the schedule (duration, warm-up, start/stop, backlog) "
@@ -178,7 +179,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     outputs = write_outputs(args.out, chosen, results, header)
     n_figs = sum(len(p) for p in outputs.figures.values())
     print(f"{len(results)} runs in {time.perf_counter() - start:.1f} s; wrote {outputs.csv}, "
-          f"{outputs.report} and {n_figs} figure files")
+          f"{outputs.report} (and .html) and {n_figs} figure files")
     for name, check in outputs.checks.items():
         print(f"  {name}: expected outcome {check}")
     if outputs.failed_runs:
@@ -237,8 +238,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     outputs = write_outputs(args.out, [exp], results, header)
     n_figs = sum(len(p) for p in outputs.figures.values())
     print(f"replayed {desc.name!r} through {', '.join(models)}: {len(results)} run(s) in "
-          f"{time.perf_counter() - start:.1f} s; wrote {outputs.csv}, {outputs.report} and "
-          f"{n_figs} figure files")
+          f"{time.perf_counter() - start:.1f} s; wrote {outputs.csv}, {outputs.report} "
+          f"(and .html) and {n_figs} figure files")
     for name, check in outputs.checks.items():
         print(f"  {name}: expected outcome {check}")
     if outputs.failed_runs:

@@ -48,6 +48,19 @@ def plain_number(value: Any) -> int | float:
     return float(value)
 
 
+class Verdict(NamedTuple):
+    """One row of the "when to use which" table, computed from an experiment's runs.
+
+    ``need``: the requirement in a user's words ("receivers that go offline must not lose
+    messages"); ``choice``: ``"redis"``, ``"kafka"`` or ``"either"``; ``evidence``: the numbers
+    behind it, in one sentence.
+    """
+
+    need: str
+    choice: str
+    evidence: str
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What one run (experiment x parameter point x replication) produced.
@@ -106,6 +119,8 @@ class Experiment:
       per metric.
     - ``check(results)``: optional; asserts the expected qualitative outcome (tests call it, the
       report shows whether it held).
+    - ``verdicts(results) -> [Verdict]``: optional; what the runs say about choosing between
+      the models, for the report's computed "when to use which" table.
     """
 
     name: str
@@ -116,6 +131,7 @@ class Experiment:
     quick: Params = field(default_factory=dict)
     plot: Callable[[Sequence[RunResult], Path], list[Path]] | None = None
     check: Callable[[Sequence[RunResult]], None] | None = None
+    verdicts: Callable[[Sequence[RunResult]], list[Verdict]] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -176,6 +176,68 @@ def write_outputs(out: str | Path, experiments: Sequence[Experiment],
         checks[exp.name] = check_outcome(exp, mine)
         lines += _experiment_section(exp, mine, figures[exp.name], checks[exp.name], out,
                                      figure_error)
-    report = write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
+    lines += when_to_use_which(experiments, results)
+    text = "\n".join(lines).rstrip() + "\n"
+    report = write_text(out / "report.md", text)
+    write_text(out / "report.html", render_html(text, out))
     failed = sum(not r.ok for r in results)
     return Outputs(csv_path, report, figures, checks, failed)
+
+
+_CHOICE = {"redis": "Redis Pub/Sub", "kafka": "Kafka", "either": "either"}
+
+
+def when_to_use_which(experiments: Sequence[Experiment], results: Sequence[RunResult]
+                      ) -> list[str]:
+    """The closing table, each row computed from an experiment's runs (never written by hand):
+    experiments without ``verdicts`` or without successful runs contribute nothing."""
+    rows: list[tuple[str, str, str, str]] = []
+    for exp in experiments:
+        mine = [r for r in results if r.experiment == exp.name and r.ok]
+        if exp.verdicts is None or not mine:
+            continue
+        try:
+            found = exp.verdicts(mine)
+        except Exception as exc:  # a broken verdict must not hide the rest of the report
+            rows.append(("(could not compute)", "–", f"{exc!r}", exp.name))
+            continue
+        rows += [(v.need, _CHOICE.get(v.choice, v.choice), v.evidence, exp.name) for v in found]
+    if not rows:
+        return []
+    lines = ["## When to use which", "",
+             "Computed from the runs above: each row names the requirement, the model the runs "
+             "favour, and the measured evidence.", "",
+             "| if you need… | use | because (measured) | experiment |", "|---|---|---|---|"]
+    lines += [f"| {need} | **{choice}** | {evidence} | {name} |"
+              for need, choice, evidence, name in rows]
+    return [*lines, ""]
+
+
+def render_html(markdown_text: str, out: Path) -> str:
+    """``report.md`` as one self-contained HTML page: PNG figures inlined as data URIs.
+
+    Uses the ``markdown`` package when installed (tables extension); otherwise the markdown is
+    shown preformatted, figures still inline."""
+    import base64
+    import html
+    import re
+
+    def inline(match: re.Match[str]) -> str:
+        path = out / match.group(2)
+        if path.suffix == ".png" and path.exists():
+            data = base64.b64encode(path.read_bytes()).decode()
+            return f"![{match.group(1)}](data:image/png;base64,{data})"
+        return match.group(0)
+
+    text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", inline, markdown_text)
+    try:
+        import markdown
+    except ImportError:
+        body = f"<pre>{html.escape(text)}</pre>"
+    else:
+        body = markdown.markdown(text, extensions=["tables", "fenced_code", "md_in_html"])
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+             "img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>brokersim report</title>"
+            f"<style>{style}</style></head><body>{body}</body></html>\n")

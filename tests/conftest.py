@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.redis_server import (
     REQUIRE_ENV,
@@ -23,6 +24,20 @@ from tests.redis_server import (
 )
 
 _SERVER_FIXTURES = {"redis_server", "clean_redis"}
+
+# Hypothesis profiles. "fast" (the default, and what CI runs) is derandomized, so a run is
+# reproducible and the whole property suite stays well under two minutes; "thorough" explores
+# far more: ``python -m pytest --hypothesis-profile=thorough tests/test_redis_properties.py``.
+settings.register_profile(
+    "fast", derandomize=True, deadline=None, max_examples=25, stateful_step_count=30,
+    print_blob=True, suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("ci", parent=settings.get_profile("fast"))
+settings.register_profile(
+    "thorough", deadline=None, max_examples=600, stateful_step_count=80, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("fast")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -338,3 +338,20 @@ def test_null_key_records_stick_to_a_partition_for_batch_size_bytes():
     for start in range(0, 40, 10):
         assert len(set(parts[start:start + 10])) == 1
     assert np.all(np.diff([e.value.offset for e in events[:10]]) == 1)
+
+
+def test_sender_timer_survives_float_rounding_of_the_linger_deadline():
+    """A linger timer can fire a rounding error before the batch is ready (0.2375 vs
+    0.23750000000000002); the sender must re-arm, not stall with the batch unsent."""
+    import numpy as np
+
+    from models.kafka import KafkaCluster
+    from sim import Simulation
+
+    s = Simulation(seed=1)
+    k = KafkaCluster(s, brokers=3)
+    k.create_topic("events", partitions=6, replication_factor=3)
+    k.producer({"linger.ms": 100}).produce("events", 0.0125 + np.arange(400) / 40,
+                                            np.full(400, 1000))
+    s.run(until=12)
+    assert len(s.trace.acked) == 400

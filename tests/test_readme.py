@@ -23,6 +23,18 @@ def test_readme_example_runs_and_its_comments_are_true():
     assert lines[4] == "{'output-buffer-limit': 68143}"
 
 
+def test_readme_kafka_example_runs_and_its_comments_are_true():
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[1]
+    out = io.StringIO()
+    namespace: dict = {}
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), namespace)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "1 0"
+    assert lines[1] == "[(1, 0, b'v0'), (1, 1, b'v2'), (1, 2, b'v4')]"
+    assert len(namespace["got"]) == 6
+
+
 def test_readme_commands_match_ci():
     text = README.read_text()
     ci = (README.parent / ".ci" / "run").read_text()

@@ -257,3 +257,36 @@ def test_disconnect_right_after_publish_is_traced_after_it():
     assert executed <= closed
     assert s.trace.drop_counts() == {"disconnected": 1}
     assert float(s.trace.dropped["t"][0]) == closed
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_grouped_fast_path_equals_per_client_accounting(seed):
+    """Subscribers that read on arrival share one computation (the fan-out fast path). With a
+    zero service time given explicitly they take the per-client path instead; both must give
+    the same deliveries and losses, through disconnects, patterns and a restart."""
+    def run(service):
+        s = Simulation(seed=seed)
+        r = RedisPubSub(s, {"latency": 0.05})  # long wires: many frames in flight at a flush
+        subs = [Subscriber(r, f"s{i}", ["a"] if i % 3 else ["a", "b"], ["a*"] if i % 4 == 0
+                           else (), service=service, reconnect_delay=0.3) for i in range(12)]
+        rng = np.random.default_rng(seed)
+        times = np.sort(rng.uniform(0, 6, 4000))
+        r.feed(times, rng.choice(["a", "b", "ab"], len(times)), 50)
+        subs[1].go_offline(at=1.23456, duration=0.5)
+        subs[5].go_offline(at=2.0, duration=1.0)
+        s.call_at(4.0, r.restart, 0.25)
+        s.call_at(3.3, lambda: subs[7].client.disconnect())  # seen one latency later
+        s.run(until=8)
+        t = s.trace
+        d, x = t.delivered, t.dropped
+        delivered = sorted(zip(d["msg"].tolist(), d["receiver"].tolist(), d["via"].tolist(),
+                               d["t"].tolist(), strict=True))
+        dropped = sorted(zip(x["msg"].tolist(), x["receiver"].tolist(), x["reason"].tolist(),
+                             strict=True))
+        return delivered, dropped
+
+    fast, slow = run(None), run(0.0)
+    assert len(fast[0]) > 10_000
+    assert fast[1] == slow[1]
+    assert [d[:3] for d in fast[0]] == [d[:3] for d in slow[0]]
+    np.testing.assert_allclose([d[3] for d in fast[0]], [d[3] for d in slow[0]], atol=1e-9)

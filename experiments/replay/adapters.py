@@ -100,11 +100,6 @@ def replay_redis(desc: WorkloadFile, sim: Simulation) -> ModelRun:
     from models.redis_pubsub import RedisPubSub
     from models.redis_pubsub.subscriber import Subscriber
 
-    # Register the channel names highest-id-first: RedisPubSub._chan_id grows its per-channel
-    # table by doubling once per *new* channel, so registering N channels one by one in id
-    # order allocates 2**N entries; seen highest-id first, the table is sized once.
-    for channel in reversed(desc.workload.targets):
-        sim.trace.channels.id(channel)
     server = RedisPubSub(sim, desc.redis_settings)
     run = ModelRun("redis")
     subscribers = []

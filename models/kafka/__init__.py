@@ -85,12 +85,16 @@ from models.kafka import errors
 from models.kafka.batches import BulkSend
 from models.kafka.cluster import KafkaCluster, Partition, Topic
 from models.kafka.config import load, validate
+from models.kafka.consumer import Consumer, ConsumerRecord, ConsumerRecords, TopicPartition
 from models.kafka.log import Log
 from models.kafka.producer import Producer
 from models.kafka.records import Deletion, RecordBatch, RecordMetadata
 
 __all__ = [
     "BulkSend",
+    "Consumer",
+    "ConsumerRecord",
+    "ConsumerRecords",
     "Deletion",
     "KafkaCluster",
     "Log",
@@ -99,6 +103,7 @@ __all__ = [
     "RecordBatch",
     "RecordMetadata",
     "Topic",
+    "TopicPartition",
     "errors",
     "load",
     "validate",

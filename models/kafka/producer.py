@@ -403,10 +403,14 @@ class Producer:
             self._wake()
         elif t < self._timer_at:
             self._timer_at = t
-            self.env.timeout(t - now).callbacks.append(self._on_timer)
+            timer = self.env.timeout(t - now)
+            timer.callbacks.append(lambda _event, at=t: self._on_timer(at))
 
-    def _on_timer(self, _event) -> None:
-        if self.env.now >= self._timer_at:
+    def _on_timer(self, at: float) -> None:
+        # ``now`` may land a rounding error short of ``at`` (now + (t - now) != t in floats):
+        # the timer that was armed for ``_timer_at`` has fired either way, so disarm it, or a
+        # later re-arm at the same time would be refused and the sender would stall.
+        if at >= self._timer_at:
             self._timer_at = float("inf")
         self._run_sender()
 

@@ -22,12 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.redis_pubsub.frames import frame_dict, message_frame_size, pmessage_frame_size
+from models.redis_pubsub.frames import frame_dict
 from sim.network import Link
 from sim.queueing import fifo_departures
 
 if TYPE_CHECKING:
     from models.redis_pubsub.server import RedisPubSub, _Batch
+
+
+def _merge_parts(idx_parts, vias, size_parts):
+    from models.redis_pubsub.server import _merge_parts as merge
+
+    return merge(idx_parts, vias, size_parts)
 
 _F = np.float64
 _I = np.int64
@@ -83,8 +89,7 @@ class _Pipe:
 
     link: Link
     sampler: Any
-    rng: np.random.Generator
-    link_rng: np.random.Generator
+    streams: Any  # () -> (service stream, link stream), created on first use
     q_msg: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_I))
     q_via: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
     q_chan: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
@@ -108,6 +113,14 @@ class _Pipe:
     @property
     def latency(self) -> float:
         return self.link.latency
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.streams()[0]
+
+    @property
+    def link_rng(self) -> np.random.Generator:
+        return self.streams()[1]
 
     def arrivals(self, append: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """When frames appended at ``append`` reach the client: the wire (``bandwidth``) is a
@@ -178,24 +191,8 @@ class _Pipe:
     def plan(self, server: RedisPubSub, client: Client, batch: _Batch, done: np.ndarray,
              parts, horizon: float) -> _Plan:
         if parts:
-            idx_parts, vias = parts
-            if len(idx_parts) == 1:
-                pub = idx_parts[0]
-                via = np.full(len(pub), vias[0], dtype=np.int32)
-            else:
-                pub = np.concatenate(idx_parts)
-                via = np.concatenate([np.full(len(p), v, dtype=np.int32)
-                                      for p, v in zip(idx_parts, vias, strict=True)])
-                rank = np.concatenate([np.full(len(p), k) for k, p in enumerate(idx_parts)])
-                order = np.lexsort((rank, pub))
-                pub, via = pub[order], via[order]
+            pub, via, size = _merge_parts(parts[0], parts[1], parts[2])
             chan = batch.chan[pub]
-            chan_len = server._chan_len[chan]
-            payload = batch.size[pub]
-            size = message_frame_size(chan_len, payload)
-            if (via >= 0).any():
-                pat_len = server._pattern_lengths(via)
-                size = np.where(via >= 0, pmessage_frame_size(pat_len, chan_len, payload), size)
             append = done[pub]
             departed, arrived = self.arrivals(append, size)
             service = self.draw(len(pub))
@@ -219,6 +216,14 @@ class _Pipe:
         """
         limit = config.client_output_buffer_limit
         k = len(self.q_size)
+        if self.soft_since < 0 and int(self.q_size.sum()) + int(plan.size.sum()) <= (
+                config.socket_buffer):
+            # everything unread fits in the socket buffers: nothing is counted, no check trips
+            first, last = math.floor(self.checked_until) + 1, math.floor(horizon) + 1
+            plan.ticks = np.arange(first, last, dtype=_F)
+            plan.tick_occupancy = np.zeros(len(plan.ticks), dtype=_I)
+            plan.horizon, plan.close_time, plan.soft_since = horizon, math.inf, -1
+            return
         sizes = np.concatenate((self.q_size, plan.size)) if k else plan.size
         reads = np.concatenate((self.q_read, plan.read)) if k else plan.read
         appends = np.concatenate((self.q_append, plan.append)) if k else plan.append
@@ -292,6 +297,10 @@ class _Pipe:
                 self.q_read, self.q_done = plan.read, plan.done
                 self.q_arrive, self.q_service = plan.arrived, plan.service
         settled = int(np.searchsorted(self.q_read, settle_to, side="right"))
+        if settled == len(self.q_read) and self.soft_since < 0:
+            server._active.discard(client)
+        else:
+            server._active.add(client)
         if settled:
             head = slice(0, settled)
             server._trace.delivered.extend(msg=self.q_msg[head], receiver=client.receiver,
@@ -321,9 +330,10 @@ class Client:
         self._patterns: dict[bytes, None] = {}
         self._intent_channels: set[bytes] = set()
         self._intent_patterns: dict[bytes, Any] = {}
+        sim = server.sim
         self._pipe = _Pipe(link, _service_sampler(service),
-                           server.sim.rng(f"redis/{name}/service"),
-                           server.sim.rng(f"redis/{name}/link"))
+                           lambda: (sim.rng(f"redis/{name}/service"),
+                                    sim.rng(f"redis/{name}/link")))
         self._inbox: list[tuple[float, int, dict]] = []
         self._seq = 0
         self._disconnect_listeners: list = []
@@ -405,6 +415,14 @@ class Client:
             self._intent_patterns[key] = compile_pattern(key)
 
     # -- server side ----------------------------------------------------------------------
+    def _simple(self) -> bool:
+        """Reads every frame on arrival over a plain link: its stream is a pure function of
+        what is published to it (see ``RedisPubSub._fast_groups``)."""
+        pipe, link = self._pipe, self._pipe.link
+        return (pipe.sampler is None and not self.keep_frames and link.bandwidth is None
+                and link._jitter is None and not pipe.loss and not pipe.cuts
+                and not pipe.extra_latency and not len(pipe.q_read) and pipe.soft_since < 0)
+
     def _intent_matches(self, channel: bytes) -> int:
         """Copies of a PUBLISH on ``channel`` this subscriber meant to get but is not subscribed
         for (one per intended channel or pattern that matches and is not active now)."""

@@ -42,7 +42,7 @@ import simpy
 from models.redis_pubsub.client import Client, _Pipe
 from models.redis_pubsub.config import RedisConfig
 from models.redis_pubsub.errors import ConnectionError, ResponseError
-from models.redis_pubsub.frames import frame_dict
+from models.redis_pubsub.frames import frame_dict, message_frame_size, pmessage_frame_size
 from models.redis_pubsub.glob import compile_pattern, stringmatch
 from sim.faults import Fault
 from sim.network import Link
@@ -158,6 +158,10 @@ class RedisPubSub:
         self._matchers: dict[bytes, Callable[[bytes], bool]] = {}
         self._clients: dict[str, Client] = {}
         self._apps: dict[str, Subscriber] = {}  # subscriber applications, for client faults
+        self._active: set[Client] = set()  # connected clients with frames or a soft-limit timer
+        self._tails: list[_Tail] = []  # frames on the wire to groups of identical subscribers
+        self._grouped: set[Client] = set()
+        self._lost_tail: list = []
         self._chan_names: list[bytes | None] = []
         self._chan_len = np.zeros(0, dtype=np.int64)
         self._payloads: dict[int, bytes] = {}  # payloads of interactive PUBLISHes, by message id
@@ -303,13 +307,6 @@ class RedisPubSub:
         self._chan_len[ident] = len(channel)
         return ident
 
-    def _pattern_lengths(self, via: np.ndarray) -> np.ndarray:
-        """Byte length of each subscription id's pattern (-1 entries give 0)."""
-        names = self._trace.subscriptions.names
-        table = np.array([len(n.encode("utf-8", "surrogateescape")) for n in names] or [0],
-                         dtype=np.int64)
-        return table[np.maximum(via, 0)]
-
     def _pattern_id(self, pattern: bytes) -> int:
         return self._trace.subscriptions.id(pattern.decode("utf-8", "surrogateescape"))
 
@@ -323,15 +320,15 @@ class RedisPubSub:
             self._ticker = self.sim.env.process(self._tick())
 
     def _busy(self) -> bool:
-        if len(self._pending):
-            return True
-        return any(len(c._pipe.q_read) or c._pipe.soft_since >= 0 for c in self._clients.values()
-                   if c.connected)
+        return bool(len(self._pending) or self._active or self._tails)
 
     def _tick(self):
+        """Settle batches now and then. How often changes no result, only how much work is
+        done per batch: with many connections, batches grow so per-connection overhead stays
+        small (the ordering of everything is decided by simulated times, not by flushes)."""
         env = self.sim.env
         while self._busy():
-            yield env.timeout(self.flush_interval)
+            yield env.timeout(max(self.flush_interval, 5e-4 * len(self._clients)))
             self._flush(env.now)
 
     # ----------------------------------------------------------------- the batch engine
@@ -356,6 +353,9 @@ class RedisPubSub:
             self._fail_publishes(batch.take(down))
             batch = batch.take(~down)
         n = len(batch)
+        if not n and not self._active and not self._tails:
+            self._record_memory(horizon, {})
+            return None
         receivers, groups = self._plan(batch)
         if n:
             n_pat = len(self._patterns)
@@ -366,23 +366,32 @@ class RedisPubSub:
             done = fifo_departures(batch.t, costs, self._cpu_free)
         else:
             costs, done = _EMPTY_F, _EMPTY_F
-        # What each connected client gets from this batch, in execution order.
-        incoming: dict[Client, tuple[np.ndarray, np.ndarray]] = {}
+        # What each connected client gets from this batch, in execution order; frame sizes
+        # are computed once per (channel, subscription), not once per subscriber.
+        incoming: dict[Client, tuple[list, list, list]] = {}
+        frames: dict[tuple[int, int], np.ndarray] = {}
         for u, recv in enumerate(receivers):
             idx = groups.indices(u)
             for client, via in recv:
-                incoming.setdefault(client, ([], []))
-                incoming[client][0].append(idx)
-                incoming[client][1].append(via)
+                sizes = frames.get((u, via))
+                if sizes is None:
+                    sizes = frames[(u, via)] = self._frame_sizes(batch, idx, via)
+                parts = incoming.get(client)
+                if parts is None:
+                    parts = incoming[client] = ([], [], [], [])
+                parts[0].append(idx)
+                parts[1].append(via)
+                parts[2].append(sizes)
+                parts[3].append((u, via))
+        self._settle_tails(horizon)
+        groups_fast = self._fast_groups(incoming, done)
         plans = {}
         cut_time = math.inf
         closing: tuple[Client, str] | None = None
-        for client in self._clients.values():
-            if not client.connected:
-                continue
+        involved = [c for c in incoming if c not in self._grouped]
+        involved += [c for c in self._active if c not in incoming and c.connected]
+        for client in involved:
             parts = incoming.get(client)
-            if parts is None and not len(client._pipe.q_read) and client._pipe.soft_since < 0:
-                continue
             plan = client._pipe.plan(self, client, batch, done, parts, horizon)
             plans[client] = plan
             if plan.close_time < cut_time:
@@ -400,6 +409,9 @@ class RedisPubSub:
         if self._absent and cut:
             self._record_absent(batch, done, cut)
         memory: dict[float, int] = {}
+        for group in groups_fast:
+            self._commit_group(group, batch, cut, settle_to, cron_to)
+        self._grouped.clear()
         for client, plan in plans.items():
             client._pipe.commit(self, client, plan, cut, settle_to, cron_to, memory)
         self._record_memory(cron_to if closing else horizon, memory)
@@ -408,6 +420,94 @@ class RedisPubSub:
             self._disconnect(client, cut_time, reason)
             return batch.take(slice(cut, None))
         return None
+
+    # ------------------------------------------------------------------ identical subscribers
+    # Subscribers that read every frame the moment it arrives, over a plain link, and that get
+    # exactly the same frames, have identical streams: one computation serves them all (the
+    # fan-out experiments have thousands). Their last frames, still on the wire at the horizon,
+    # wait in a shared tail; a disconnect takes the client out of it, losing what had not
+    # arrived.
+    def _fast_groups(self, incoming: dict, done: np.ndarray) -> list[_Group]:
+        by_key: dict[tuple, list[Client]] = {}
+        for client, parts in incoming.items():
+            if client._simple() and client not in self._active:
+                by_key.setdefault((tuple(parts[3]), client._pipe.latency), []).append(client)
+        found = []
+        sock = self.config.socket_buffer
+        for (_, latency), members in by_key.items():
+            idx_parts, vias, size_parts, _keys = incoming[members[0]]
+            pub, via, size = _merge_parts(idx_parts, vias, size_parts)
+            append = done[pub]
+            cum = np.concatenate(([0], np.cumsum(size)))
+            oldest = np.searchsorted(append, append - latency, side="right")
+            in_flight = cum[1:] - cum[oldest]
+            tail_bytes = sum(t.nbytes for t in self._tails if members[0] in t.members)
+            if len(in_flight) and int(in_flight.max()) + tail_bytes > sock:
+                continue  # frames pile up beyond the socket buffers: per-client accounting
+            found.append(_Group(members, pub, via, size, append, append + latency))
+            self._grouped.update(members)
+        return found
+
+    def _commit_group(self, group: _Group, batch: _Batch, cut: int, settle_to: float,
+                      cron_to: float) -> None:
+        keep = int(np.searchsorted(group.pub, cut, side="left"))
+        pub, read = group.pub[:keep], group.read[:keep]
+        checked = float(math.floor(cron_to))
+        for client in group.members:
+            pipe = client._pipe
+            pipe.checked_until = max(pipe.checked_until, checked)
+            if keep:
+                pipe.done_at = pipe.last_arrival = float(read[-1])
+                pipe.wire_free_at = float(group.append[keep - 1])
+        if not keep:
+            return
+        msg, via, chan = batch.msg[pub], group.via[:keep], batch.chan[pub]
+        settled = int(np.searchsorted(read, settle_to, side="right"))
+        self._deliver_group(group.members, msg[:settled], via[:settled], read[:settled])
+        if settled < keep:
+            self._tails.append(_Tail(dict.fromkeys(group.members), msg[settled:], via[settled:],
+                                     chan[settled:], read[settled:], group.size[settled:keep]))
+
+    def _deliver_group(self, members, msg, via, read) -> None:
+        if not len(msg) or not members:
+            return
+        ids = np.array([c.receiver for c in members], dtype=np.int32)
+        k = len(ids)
+        self._trace.delivered.extend(msg=np.tile(msg, k), receiver=np.repeat(ids, len(msg)),
+                                     via=np.tile(via, k), t=np.tile(read, k))
+        for client in members:
+            client._pipe.settled_done = float(read[-1])
+
+    def _settle_tails(self, horizon: float) -> None:
+        kept = []
+        for tail in self._tails:
+            n = int(np.searchsorted(tail.read, horizon, side="right"))
+            self._deliver_group(list(tail.members), tail.msg[:n], tail.via[:n], tail.read[:n])
+            if n < len(tail.read) and tail.members:
+                kept.append(tail.advance(n))
+        self._tails = kept
+
+    def _leave_tails(self, client: Client, at: float) -> None:
+        """``client`` is closed at ``at``: frames of shared tails that reached it by then are
+        delivered, the rest lost with it."""
+        for tail in self._tails:
+            if client not in tail.members:
+                continue
+            del tail.members[client]
+            n = int(np.searchsorted(tail.read, at, side="right"))
+            self._deliver_group([client], tail.msg[:n], tail.via[:n], tail.read[:n])
+            if n < len(tail.read):
+                self._lost_tail.append((client, tail.msg[n:]))
+        self._tails = [t for t in self._tails if t.members]
+
+    def _frame_sizes(self, batch: _Batch, idx: np.ndarray, via: int) -> np.ndarray:
+        """RESP2 bytes of the frames for publishes ``idx`` (one channel) sent as ``via``."""
+        chan_len = self._chan_len[batch.chan[idx]]
+        payload = batch.size[idx]
+        if via < 0:
+            return message_frame_size(chan_len, payload)
+        pattern_len = len(self._trace.subscriptions.name(via).encode("utf-8", "surrogateescape"))
+        return pmessage_frame_size(pattern_len, chan_len, payload)
 
     def _plan(self, batch: _Batch):
         """Receivers (client, via) of each distinct channel in the batch, and the grouping."""
@@ -647,6 +747,10 @@ class RedisPubSub:
         """Close ``client`` at ``at``: unread frames are lost, subscriptions are gone."""
         code = REASON_CODE[reason]
         pipe = client._pipe
+        self._lost_tail: list = []
+        self._leave_tails(client, at)
+        for _, msgs in self._lost_tail:
+            self._trace.dropped.extend(msg=msgs, receiver=client.receiver, t=at, reason=code)
         lost = pipe.q_read > at
         if lost.any():
             self._trace.dropped.extend(msg=pipe.q_msg[lost], receiver=client.receiver, t=at,
@@ -657,6 +761,7 @@ class RedisPubSub:
                                          via=pipe.q_via[keep], t=pipe.q_done[keep])
             client._inbox_messages(pipe, keep)
         pipe.reset()
+        self._active.discard(client)
         for channel in list(client._channels):
             self._unlink(self._channels, channel, client)
         for pattern in list(client._patterns):
@@ -782,6 +887,49 @@ class RedisPubSub:
     def utilisation(self) -> float:
         """Fraction of elapsed simulated time the main thread was busy."""
         return self.busy_time / self.sim.now if self.sim.now > 0 else 0.0
+
+
+def _merge_parts(idx_parts, vias, size_parts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One client's frames from the batch, in execution order (``message`` before the
+    ``pmessage`` copies of the same PUBLISH, in subscription order)."""
+    if len(idx_parts) == 1:
+        pub = idx_parts[0]
+        return pub, np.full(len(pub), vias[0], dtype=np.int32), size_parts[0]
+    pub = np.concatenate(idx_parts)
+    size = np.concatenate(size_parts)
+    via = np.concatenate([np.full(len(p), v, dtype=np.int32)
+                          for p, v in zip(idx_parts, vias, strict=True)])
+    rank = np.concatenate([np.full(len(p), k) for k, p in enumerate(idx_parts)])
+    order = np.lexsort((rank, pub))
+    return pub[order], via[order], size[order]
+
+
+class _Group:
+    """Identical instant subscribers and the frames they all get from one batch."""
+
+    __slots__ = ("append", "members", "pub", "read", "size", "via")
+
+    def __init__(self, members, pub, via, size, append, read) -> None:
+        self.members, self.pub, self.via, self.size = members, pub, via, size
+        self.append, self.read = append, read
+
+
+class _Tail:
+    """Frames still on the wire to a group of identical subscribers at the last horizon."""
+
+    __slots__ = ("chan", "members", "msg", "read", "size", "via")
+
+    def __init__(self, members: dict, msg, via, chan, read, size) -> None:
+        self.members, self.msg, self.via, self.chan = members, msg, via, chan
+        self.read, self.size = read, size
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.size.sum())
+
+    def advance(self, n: int) -> _Tail:
+        return _Tail(self.members, self.msg[n:], self.via[n:], self.chan[n:], self.read[n:],
+                     self.size[n:])
 
 
 class _Groups:
