@@ -352,7 +352,8 @@ class Producer:
             pq.queue.append(batch)
             pq.open = batch
             if self.linger > 0:
-                self.env.timeout(self.linger).callbacks.append(self._on_timer)
+                self.env.timeout(self.linger).callbacks.append(
+                    lambda _event: self._on_timer(self.env.now))
             else:
                 self._wake()
         batch.add(msg, ts, size, key_id, null, event, ksize, vsize)
