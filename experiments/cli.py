@@ -42,9 +42,9 @@ def _execution_options(parser: argparse.ArgumentParser, replications: int) -> No
                         help="replications per parameter point (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("results"),
                         help="output directory (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=int, default=0,
                         help="worker processes of the process executor; 1 runs in-process, "
-                             "0 uses every CPU (default: %(default)s)")
+                             "0 uses every CPU (default: %(default)s, every CPU)")
     parser.add_argument("--executor", default="process", metavar="EXECUTOR",
                         help="where runs execute: 'process' (a process pool of --jobs "
                              "workers), 'serial' (this process) or 'dask://HOST:PORT' (a Dask "

@@ -42,7 +42,8 @@ import numpy as np
 import simpy
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, Params, RunResult
+from experiments.conservation import assert_run_conserved
+from experiments.experiment import Experiment, Metric, Params, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._same_workload import (
     MIB,
@@ -52,6 +53,7 @@ from experiments.scenarios._same_workload import (
     step_value,
     workload_messages,
 )
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.consumer import Consumer
 from models.redis_pubsub import OutputBufferLimit, RedisPubSub
@@ -113,6 +115,7 @@ def run_redis(params: Params, seed: int) -> tuple[list[Metric], dict[str, dict[s
     buffered = np.zeros(len(ticks))
     for k, t in enumerate(ticks):
         sim.run(until=float(t))
+        assert_run_conserved(sim)
         buffered[k] = server.output_buffer_bytes(RECEIVER) if sub.connected else 0
     trace = sim.trace
     sent = publish_times(trace)
@@ -160,6 +163,7 @@ def run_kafka(params: Params, seed: int) -> tuple[list[Metric], dict[str, dict[s
     batch = workload_messages(_workload(params), sim)
     cluster.producer({}).produce(CHANNEL, batch.t, batch.size)
     sim.run(until=end)
+    assert_run_conserved(sim)
     del process
     trace = sim.trace
     sent = publish_times(trace)
@@ -371,6 +375,18 @@ def check(results: Sequence[RunResult]) -> None:
         assert r.value("kafka", "records deleted by retention") > 0, "retention must act"
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    peak = mean(results, "redis", "peak output buffer")
+    lost = max(mean(results, "redis", f"lost fraction of phase {k}") for k in (1, 2, 3, 4)
+               if not np.isnan(mean(results, "redis", f"lost fraction of phase {k}")))
+    storage = mean(results, "kafka", "peak topic storage (one replica)")
+    return [Verdict("memory that stays bounded whatever the volume",
+                    "redis",
+                    f"Redis output buffers peaked at {peak:.3g} MiB but it lost {lost:.0%} of the "
+                    f"heaviest phase; Kafka lost nothing but its storage rose to {storage:.3g} MiB "
+                    "(disk, bounded by retention)")]
+
+
 EXPERIMENT = Experiment(
     name="data-volume",
     question="As message rate and size grow past what a receiver takes in, what happens to "
@@ -387,4 +403,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )

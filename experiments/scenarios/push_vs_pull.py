@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, Params, RunResult
+from experiments.conservation import assert_run_conserved
+from experiments.experiment import Experiment, Metric, Params, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, new_figure, plot_model, save_figure
 from experiments.scenarios._same_workload import (
     cdf_points,
@@ -61,6 +62,7 @@ from experiments.scenarios._same_workload import (
     run_until,
     workload_messages,
 )
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import auto_commit
 from models.redis_pubsub import RedisPubSub
@@ -105,6 +107,7 @@ def run_redis(params: Params, seed: int, rate: float) -> dict[str, float | np.nd
     subs = [Subscriber(server, f"sub-{i}", [CHANNEL], service=service, reconnect_delay=None)
             for i in range(params["subscribers"])]
     sim.run(until=WARMUP)
+    assert_run_conserved(sim)
     busy0 = server.busy_time
     workload = _workload(params, rate)
     batch = workload_messages(workload, sim)
@@ -301,6 +304,27 @@ def check(results: Sequence[RunResult]) -> None:
                     f"at {rate:g} msg/s Redis's single thread is overloaded")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    loads = sorted({float(m.metric.rsplit("@ ", 1)[1].split()[0]) for r in results
+                    for m in r.metrics if m.metric.startswith("p99 latency @ ")})
+    if not loads:
+        return []
+    low = loads[0]
+    r_low = mean(results, "redis", f"p99 latency @ {low:g} msg/s")
+    k_low = mean(results, "kafka", f"p99 latency @ {low:g} msg/s")
+    r_cap = mean(results, "redis", "capacity (server CPU)")
+    k_cap = mean(results, "kafka", "capacity (consumer processing)")
+    rows = [Verdict("the lowest end-to-end latency at modest load",
+                    "redis" if r_low < k_low else "kafka",
+                    f"p99 at {low:g} msg/s: {r_low:.3g} ms with Redis Pub/Sub (push) vs "
+                    f"{k_low:.3g} ms with Kafka (linger.ms, fetch)")]
+    rows.append(Verdict("high message rates to many receivers",
+                        "kafka" if k_cap > r_cap else "redis",
+                        f"capacity with this fan-out: Redis {r_cap:,.0f} msg/s (one thread does "
+                        f"every copy) vs Kafka {k_cap:,.0f} msg/s (each group reads on its own)"))
+    return rows
+
+
 EXPERIMENT = Experiment(
     name="push-vs-pull",
     question="How does end-to-end latency grow with offered load when the broker pushes "
@@ -317,4 +341,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )

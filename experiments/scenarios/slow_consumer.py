@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.experiment import Experiment, Metric, Params, RunResult
+from experiments.conservation import assert_run_conserved
+from experiments.experiment import Experiment, Metric, Params, RunResult, Verdict
 from experiments.plotting import axis_label, model_style, save_figure
 from experiments.scenarios._same_workload import (
     MIB,
@@ -47,6 +48,7 @@ from experiments.scenarios._same_workload import (
     step_value,
     workload_messages,
 )
+from experiments.scenarios._verdicts import mean
 from models.kafka import KafkaCluster
 from models.kafka.loops import auto_commit
 from models.redis_pubsub import OutputBufferLimit, RedisPubSub
@@ -93,6 +95,7 @@ def run_redis(params: Params, seed: int) -> tuple[list[Metric], dict[str, dict[s
     buffers = np.zeros((len(subs), len(ticks)))
     for k, t in enumerate(ticks):
         sim.run(until=float(t))
+        assert_run_conserved(sim)
         for i, sub in enumerate(subs):
             buffers[i, k] = server.output_buffer_bytes(sub.name) if sub.connected else 0
     trace = sim.trace
@@ -134,6 +137,7 @@ def run_kafka(params: Params, seed: int) -> tuple[list[Metric], dict[str, dict[s
     batch = workload_messages(_workload(params), sim)
     cluster.producer({}).produce(CHANNEL, batch.t, batch.size)
     sim.run(until=duration)
+    assert_run_conserved(sim)
     trace = sim.trace
     partition = cluster.partition(CHANNEL, 0)
     ticks = np.arange(params["sample.s"], duration + 1e-9, params["sample.s"])
@@ -328,6 +332,17 @@ def check(results: Sequence[RunResult]) -> None:
             "Kafka keeps every record it appended")
 
 
+def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
+    redis_lost = mean(results, "redis", "lost (0.2x consumer)")
+    kafka_lost = mean(results, "kafka", "lost (0.2x consumer)")
+    lag = mean(results, "kafka", "lag at end (0.2x consumer)")
+    return [Verdict("consumers slower than producers without losing data",
+                    "kafka" if kafka_lost < redis_lost else "either",
+                    f"a consumer at 0.2x the rate lost {redis_lost:.3g} messages with Redis "
+                    f"(client-output-buffer-limit) and {kafka_lost:.3g} with Kafka, which ended "
+                    f"{lag:.3g} records behind instead")]
+
+
 EXPERIMENT = Experiment(
     name="slow-consumer",
     question="What happens when receivers process messages more slowly than the producer "
@@ -343,4 +358,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     check=check,
+    verdicts=verdicts,
 )
