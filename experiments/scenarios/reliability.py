@@ -5,7 +5,9 @@ One run sweeps a grid of Kafka configurations — ``acks`` × replication factor
 ``min.insync.replicas`` × ``unclean.leader.election.enable`` × fault rate — through the same
 workload and the same fault schedule, and puts Redis Pub/Sub beside them (the same crashes, a
 subscriber that reconnects after ``reconnect_delay``). Each configuration is one row of the loss
-table: acknowledged records lost, records written twice, p99 end-to-end latency.
+table: acknowledged records lost (never delivered, or gone from the log), records written
+twice (``duplicated``) and delivered more than once (``redelivered``: producer duplicates and
+the consumer's at-least-once replays), p99 end-to-end latency (send → first delivery).
 
 The faults (``fault_rates`` episodes per second, evenly spaced, broker ``i mod 3`` in episode
 ``i``, so each hits the leader of one of the three partitions): a broker first loses its links
@@ -259,7 +261,7 @@ def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     colours = [_colour(n) for n in names]
     for ax, key, what, unit in (
             (axes[0], "lost", "acknowledged, then lost", "messages"),
-            (axes[1], "duplicated", "written to the log twice", "messages"),
+            (axes[1], "redelivered", "delivered again (retries, replays)", "messages"),
             (axes[2], "latency_p99", "p99 send → first delivery", "s")):
         values = np.array([row.get(key, np.nan) for row in rows], dtype=float)
         ax.barh(y, np.nan_to_num(values), color=colours)
