@@ -315,6 +315,7 @@ class KafkaCluster:
         self.net = KafkaNetwork(sim, latency)
         self.controller = Controller(self)
         self.clients: dict[str, Any] = {}  # client.id -> producer or consumer (fault targets)
+        self.all_ready = True  # no broker down or paused (the controller keeps it up to date)
         self.broker_listeners: list[Callable[[int], None]] = []  # called when a broker dies
         self.keys = KeyRegistry()
         self.values: dict[int, bytes | None] = {}
@@ -429,6 +430,8 @@ class KafkaCluster:
     # ---- brokers and faults ----------------------------------------------------------------
     def broker_ready(self, broker: int) -> bool:
         """Whether ``broker`` runs and is not paused now (it handles requests at once)."""
+        if self.all_ready:
+            return True
         b = self.brokers[broker]
         return b.up and b.paused_until <= self.env.now
 
@@ -439,6 +442,8 @@ class KafkaCluster:
 
     def broker_resume_at(self, broker: int) -> float:
         """When ``broker`` next handles a request: now, the end of its pause, or inf (down)."""
+        if self.all_ready:
+            return float(self.env.now)
         b = self.brokers[broker]
         if not b.up:
             return float("inf")

@@ -71,6 +71,12 @@ class Controller:
         self.unclean_elections = 0
         self._expiry_started = False
 
+    def _update_ready(self) -> None:
+        """Recompute ``cluster.all_ready`` (the fast path of the liveness questions)."""
+        now = float(self.env.now)
+        self.cluster.all_ready = all(b.up and b.paused_until <= now
+                                     for b in self.cluster.brokers)
+
     # ---- fetchers --------------------------------------------------------------------------
     def fetcher(self, follower: int, leader: int, at_leader: bool = False) -> ReplicaFetcher:
         """The fetcher of ``follower`` from ``leader`` (created on first use)."""
@@ -134,6 +140,7 @@ class Controller:
         now = float(self.env.now)
         b.up = False
         b.paused_until = 0.0
+        self._update_ready()
         cluster.trace.event(now, "broker-crash", broker_name(broker))
         error = NetworkError(f"Connection to node {broker} was disconnected")
         for part in cluster.all_partitions():
@@ -187,6 +194,7 @@ class Controller:
         b.up = True
         b.incarnation += 1
         b.paused_until = 0.0
+        self._update_ready()
         cluster.trace.event(float(self.env.now), "broker-restart", broker_name(broker))
         self._rejoin(broker)
 
@@ -215,6 +223,7 @@ class Controller:
             return
         now = float(self.env.now)
         b.paused_until = max(b.paused_until, now + duration)
+        self._update_ready()
         cluster.trace.event(now, "broker-pause", broker_name(broker), until=b.paused_until)
         if duration >= self.session_timeout:
             cluster.sim.call_at(now + self.session_timeout, self._session_expired, broker,
@@ -223,6 +232,7 @@ class Controller:
 
     def _resumed(self, broker: int, incarnation: int) -> None:
         b = self.cluster.brokers[broker]
+        self._update_ready()
         if b.incarnation != incarnation or not b.up or b.paused_until > self.env.now:
             return
         self.cluster.trace.event(float(self.env.now), "broker-resume", broker_name(broker))

@@ -68,6 +68,7 @@ from sim.trace import REASON_CODE
 if TYPE_CHECKING:
     from models.kafka.cluster import KafkaCluster, Partition
 
+INF = float("inf")
 _UNCLEAN = REASON_CODE["unclean-election"]
 _TRUNCATION = REASON_CODE["log-truncation"]
 
@@ -125,10 +126,8 @@ class Replication:
     def _appended(self) -> None:
         """After an append on the leader: wake waiting followers; alone in the ISR, move the HW."""
         for fetcher in self._fetchers:
-            event = fetcher.data
-            if event is not None:
-                fetcher.data = None
-                event.succeed()
+            if fetcher.phase == "poll":
+                fetcher.wake()
         if len(self.isr) == 1:
             self._maybe_advance_hw()
 
@@ -302,28 +301,45 @@ class Replication:
 
 class ReplicaFetcher:
     """Broker ``follower`` fetching, from broker ``leader``, every partition it follows there
-    (Kafka's ``ReplicaFetcherThread``). One simpy process; one request per round."""
+    (Kafka's ``ReplicaFetcherThread``): one request per round, driven by callbacks — a round
+    costs two or three simpy events, whatever the number of partitions or records.
+
+    Phases: ``idle`` (nothing to fetch, or the follower is down), ``request`` (on its way to
+    the leader), ``poll`` (held by the leader until records arrive or
+    ``replica.fetch.wait.max.ms`` passes), ``response`` (on its way back), ``backoff`` (after a
+    failed request, ``replica.fetch.backoff.ms``). Callbacks carry the round number, so those
+    of a round that was given up do nothing.
+    """
 
     def __init__(self, cluster: KafkaCluster, follower: int, leader: int,
                  at_leader: bool = False) -> None:
         self.cluster = cluster
         self.env = cluster.env
+        self.sim = cluster.sim
         self.follower = follower
         self.leader = leader
         self.src = broker_name(follower)
         self.dst = broker_name(leader)
         self.parts: dict[Partition, None] = {}
-        self.data: simpy.Event | None = None  # succeeded by the leader's next append
-        self._idle: simpy.Event | None = None
         config = cluster.config
         self.wait_max = config["replica.fetch.wait.max.ms"] / 1000.0
         self.socket_timeout = config["replica.socket.timeout.ms"] / 1000.0
         self.backoff = config["replica.fetch.backoff.ms"] / 1000.0
         self.rounds = 0
-        self.process = self.env.process(self._run(at_leader))
+        self.phase = "idle"
+        self._round = 0
+        self._sent = 0.0
+        self._offsets: dict[Partition, int] = {}
+        self._woken = False
+        if at_leader:  # the first request is already waiting at the leader
+            self._round = 1
+            self.phase = "request"
+            self._sent = float(self.env.now)
+            self.env.timeout(0).callbacks.append(lambda _e: self._at_leader(1))
 
     def __repr__(self) -> str:
-        return f"ReplicaFetcher({self.follower} <- {self.leader}, {len(self.parts)} partitions)"
+        return (f"ReplicaFetcher({self.follower} <- {self.leader}, {len(self.parts)} "
+                f"partitions, {self.phase})")
 
     def add(self, part: Partition) -> None:
         if part not in self.parts:
@@ -336,89 +352,132 @@ class ReplicaFetcher:
             part._fetchers.remove(self)
 
     def kick(self) -> None:
-        """Wake the fetcher: it has work again, or the leader went away under a long poll."""
-        for attr in ("_idle", "data"):
-            event = getattr(self, attr)
-            if event is not None:
-                setattr(self, attr, None)
-                event.succeed()
+        """Something changed (a partition joined, a broker came back or died): an idle
+        fetcher starts a round, a long poll answers now."""
+        if self.phase == "idle":
+            self._start()
+        elif self.phase == "poll":
+            self.wake()
 
-    def _held(self, src: str, dst: str, sent: float):
-        """A hop across a cut (``yield from``): True once it arrived after the heal, False
-        when the request timed out first (``replica.socket.timeout.ms``)."""
-        env = self.env
-        until = sent + self.socket_timeout
-        arrived = env.event()
-        self.cluster.net.hold(src, dst, until, arrived.succeed)
-        yield arrived | env.timeout(max(0.0, until - env.now))
-        return arrived.triggered
+    def wake(self) -> None:
+        """The leader appended (or must answer): the long poll answers once the current
+        instant's other work is done (so records appended together travel together)."""
+        if self.phase == "poll" and not self._woken:
+            self._woken = True
+            r = self._round
+            self.env.timeout(0).callbacks.append(lambda _e: self._answer(r))
 
-    def _run(self, at_leader: bool):
-        env = self.env
+    # ---- the round ---------------------------------------------------------------------------
+    def _start(self) -> None:
         cluster = self.cluster
-        net = cluster.net
-        follower, leader = self.follower, self.leader
-        while True:
-            if not at_leader:
-                while not self.parts or not cluster.broker_ready(follower):
-                    resume = cluster.broker_resume_at(follower)
-                    if self.parts and resume < float("inf"):
-                        yield env.timeout(resume - env.now)  # paused
-                    else:
-                        self._idle = env.event()
-                        yield self._idle
-                sent = float(env.now)
-                hop = net.delay(self.src, self.dst)
-                if hop is None:  # cut: held until the heal, or lost when the request times out
-                    if not (yield from self._held(self.src, self.dst, sent)):
-                        continue
-                else:
-                    yield env.timeout(hop)
-            else:
-                sent = float(env.now)
-            at_leader = False
-            # ---- at the leader
-            resume = cluster.broker_resume_at(leader)
-            if resume == float("inf"):  # connection refused: back off, then try again
-                yield env.timeout(self.backoff)
-                continue
-            if resume > env.now:
-                yield env.timeout(resume - env.now)
-            offsets: dict[Partition, int] = {}
-            deadline = float(env.now) + self.wait_max
-            while True:
-                now = float(env.now)
-                for part in self.parts:
-                    if part not in offsets and part.leader == leader:
-                        offsets[part] = part.leo[follower]
-                        part._follower_fetch(follower, offsets[part], now)
-                if not cluster.broker_ready(leader) or now >= deadline or any(
-                        p.log.log_end_offset > off for p, off in offsets.items()):
-                    break
-                self.data = env.event()
-                yield self.data | env.timeout(deadline - now)
-                self.data = None
-            resume = cluster.broker_resume_at(leader)
-            if resume == float("inf"):  # the leader died under the long poll
-                yield env.timeout(self.backoff)
-                continue
-            if resume > env.now:  # paused under the long poll: it answers when it resumes
-                yield env.timeout(resume - env.now)
-            response = [(p, p.leader_epoch, p.log.log_end_offset) for p in offsets
-                        if p.leader == leader]
-            hop = net.delay(self.dst, self.src)
-            if hop is None:
-                if not (yield from self._held(self.dst, self.src, sent)):
-                    continue
-            else:
-                yield env.timeout(hop)
-            # ---- back at the follower
-            resume = cluster.broker_resume_at(follower)
-            if resume == float("inf"):
-                continue
-            if resume > env.now:
-                yield env.timeout(resume - env.now)
-            for part, epoch, end in response:
-                if part.leader_epoch == epoch and part in self.parts:
-                    part._replicated(follower, end)
-            self.rounds += 1
+        if not self.parts:
+            self.phase = "idle"
+            return
+        resume = cluster.broker_resume_at(self.follower)
+        if resume == INF:
+            self.phase = "idle"  # a restart kicks it
+            return
+        self._round += 1
+        r = self._round
+        now = float(self.env.now)
+        if resume > now:  # paused: the request leaves when the broker resumes
+            self.phase = "backoff"
+            self.sim.call_at(resume, self._again, r)
+            return
+        self.phase = "request"
+        self._sent = now
+        self._hop(self.src, self.dst, r, self._at_leader)
+
+    def _again(self, r: int) -> None:
+        if r == self._round:
+            self._start()
+
+    def _hop(self, src: str, dst: str, r: int, then: Callable, *args: Any) -> None:
+        hop = self.cluster.net.delay(src, dst)
+        if hop is None:  # cut: held until the heal, lost if the request times out first
+            until = self._sent + self.socket_timeout
+            self.cluster.net.hold(src, dst, until, lambda: then(r, *args))
+            self.sim.call_at(until, self._timed_out, r)
+        else:
+            self.env.timeout(hop).callbacks.append(lambda _e: then(r, *args))
+
+    def _timed_out(self, r: int) -> None:
+        if r == self._round and self.phase in ("request", "response"):
+            self._start()
+
+    def _failed(self, r: int) -> None:
+        """Connection refused or reset by the leader: back off, then try again."""
+        self.phase = "backoff"
+        self.sim.call_at(float(self.env.now) + self.backoff, self._again, r)
+
+    def _at_leader(self, r: int) -> None:
+        if r != self._round or self.phase != "request":
+            return
+        cluster = self.cluster
+        resume = cluster.broker_resume_at(self.leader)
+        now = float(self.env.now)
+        if resume == INF:
+            self._failed(r)
+            return
+        if resume > now:  # a paused leader reads the request when it resumes
+            self.sim.call_at(resume, self._at_leader, r)
+            return
+        self.phase = "poll"
+        self._woken = False
+        self._offsets = {}
+        if self._register(now):
+            self._answer(r)
+        else:
+            self.sim.call_at(now + self.wait_max, self._answer, r)
+
+    def _register(self, now: float) -> bool:
+        """The leader reads the fetch offsets of the partitions it leads; True if it has
+        records beyond any of them."""
+        offsets = self._offsets
+        leader, follower = self.leader, self.follower
+        more = False
+        for part in self.parts:
+            if part.leader == leader:
+                off = offsets.get(part)
+                if off is None:
+                    off = offsets[part] = part.leo[follower]
+                    part._follower_fetch(follower, off, now)
+                if part.log.log_end_offset > off:
+                    more = True
+        return more
+
+    def _answer(self, r: int) -> None:
+        if r != self._round or self.phase != "poll":
+            return
+        self._woken = False
+        cluster = self.cluster
+        resume = cluster.broker_resume_at(self.leader)
+        now = float(self.env.now)
+        if resume == INF:  # the leader died under the long poll
+            self._failed(r)
+            return
+        if resume > now:  # paused under the long poll: it answers when it resumes
+            self.sim.call_at(resume, self._answer, r)
+            return
+        self._register(now)
+        leader = self.leader
+        response = [(p, p.leader_epoch, p.log.log_end_offset) for p in self._offsets
+                    if p.leader == leader]
+        self.phase = "response"
+        self._hop(self.dst, self.src, r, self._at_follower, response)
+
+    def _at_follower(self, r: int, response: list) -> None:
+        if r != self._round or self.phase != "response":
+            return
+        resume = self.cluster.broker_resume_at(self.follower)
+        if resume == INF:
+            self.phase = "idle"
+            return
+        if resume > self.env.now:
+            self.sim.call_at(resume, self._at_follower, r, response)
+            return
+        for part, epoch, end in response:
+            if part.leader_epoch == epoch and part in self.parts:
+                part._replicated(self.follower, end)
+        self.rounds += 1
+        self._start()
