@@ -41,6 +41,7 @@ DROP_REASONS: tuple[str, ...] = (
     "delivery-timeout",
     "not-enough-replicas",
     "compaction",
+    "log-truncation",
 )
 REASON_CODE: Mapping[str, int] = {name: code for code, name in enumerate(DROP_REASONS)}
 

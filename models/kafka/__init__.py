@@ -16,9 +16,12 @@ Entry points::
 Modules: ``errors`` (Kafka's exception names), ``config`` + ``properties`` (dotted names,
 4.x defaults, validation), ``partitioner`` (murmur2, sticky), ``records`` (columnar record
 batches, ``RecordMetadata``), ``log`` (segments, retention), ``compaction`` (the log cleaner),
-``cluster`` (brokers, topics, partitions, periodic tasks), ``producer`` (batching, acks, retries,
-idempotence, the bulk workload path). The consumer side (``consumer``, ``group``, ``assignors``,
-``loops``) is built on the interface below.
+``cluster`` (brokers, topics, partitions, periodic tasks), ``replication`` (followers, ISR,
+high watermark, ``acks=all``), ``controller`` (broker liveness, leader election, faults),
+``network`` (link faults between brokers and clients), ``invariants`` (white-box checks),
+``producer`` (batching, acks, retries, idempotence, leader changes, the bulk workload path).
+The consumer side (``consumer``, ``group``, ``assignors``, ``loops``) is built on the
+interface below.
 
 Interface between the storage side and the consumer side (kept stable)
 ----------------------------------------------------------------------
@@ -46,7 +49,11 @@ Interface between the storage side and the consumer side (kept stable)
 ``partition = cluster.topics[name].partitions[i]`` → ``Partition``:
 
 - ``.topic`` (topic name, str), ``.topic_id`` (trace channel id), ``.index`` (int),
-  ``.leader`` (broker id), ``.replicas`` (broker ids), ``.isr`` (broker ids), ``.log`` (``Log``).
+  ``.leader`` (broker id; -1 while the partition is offline), ``.replicas`` (broker ids),
+  ``.isr`` (broker ids, changes with replication), ``.leader_epoch``, ``.replica_leo(b)``,
+  ``.log`` (``Log``: the leader's records, which the replicas share up to their LEO),
+  ``.truncations`` (``(t, new end, records removed, HW before)`` per leader change that cut
+  the log).
 - properties ``log_start_offset``, ``log_end_offset``, ``high_watermark``.
 - ``partition.read(offset, max_bytes=1 << 20, max_records=None)`` → ``RecordBatch`` with numpy
   arrays ``offset``, ``msg``, ``timestamp`` (seconds), ``size``, ``key`` (key id, -1 = no key),
@@ -68,13 +75,23 @@ Interface between the storage side and the consumer side (kept stable)
   was below ``log_start_offset`` when it next fetches has lost the records of the retention
   deletions in between (trace reason ``retention``).
 
+Faults: ``cluster.fault_targets()`` (``broker-0``… and every client's ``client.id``) and
+``cluster.apply_fault(fault)`` take ``sim.faults`` schedules (``FaultSchedule.attach(sim,
+cluster)``): broker ``crash`` / ``restart`` / ``pause``, link ``cut`` / ``heal`` / ``latency`` /
+``loss`` between two brokers or a client and a broker. ``cluster.controller`` fences a silent
+broker after ``broker.session.timeout.ms`` and elects leaders; ``cluster.broker_ready(b)`` /
+``broker_live(b)`` / ``serves(partition, client)`` say who can answer now.
+
 Other cluster helpers: ``cluster.client_id(kind, given="")`` (Kafka's generated client ids,
 ``consumer-1``…), ``cluster.partition(topic, index)`` (``UnknownTopicOrPartitionError`` if
 absent), ``cluster.storage_bytes()``, ``cluster.storage_by_broker()``. Trace tables the storage
 side adds: ``appended`` (msg, channel, partition, offset, t — twice for a duplicate),
 ``log_deleted`` (msg, channel, partition, offset, t, reason code), ``kafka_storage`` and
 ``kafka_broker_storage`` (samples after each retention check, or every
-``storage_sample_interval``), ``send_failed`` (msg, t, channel, partition, Kafka error code).
+``storage_sample_interval``), ``send_failed`` (msg, t, channel, partition, Kafka error code),
+``truncated`` (msg, channel, partition, offset, t, reason: records a leader change removed).
+Acknowledged records lost to a leader change are also ``dropped`` for receiver -1 with reason
+``acks-0``, ``acks-1`` or ``unclean-election``.
 
 Message ids (``msg``) are the run-unique ids of ``sim.trace``; ``cluster.values[msg]`` holds the
 value bytes of records sent through ``Producer.send`` (the bulk path has no payloads) and

@@ -102,9 +102,9 @@ class ProducerBatch:
     """One batch for one partition, from creation to acknowledgement or failure."""
 
     __slots__ = (
-        "append_time", "attempts", "base_seq", "bulk", "bulk_idx", "count", "created",
-        "deadline", "done", "full", "futures", "id", "key", "ksize", "msg", "nbytes", "null",
-        "partition", "retry_at", "size", "ts", "vsize",
+        "acked", "append_time", "attempts", "base_seq", "bulk", "bulk_idx", "count", "created",
+        "deadline", "done", "full", "futures", "id", "key", "ksize", "lost", "msg", "nbytes",
+        "null", "partition", "pid", "retry_at", "size", "ts", "vsize",
     )
 
     def __init__(self, batch_id: int, partition, created: float, deadline: float) -> None:
@@ -116,6 +116,9 @@ class ProducerBatch:
         self.count = 0
         self.full = False
         self.done = False
+        self.acked = False
+        self.lost: np.ndarray | None = None  # records a leader change truncated before the ack
+        self.pid = -1  # the producer id its sequence numbers belong to
         self.attempts = 0
         self.retry_at = 0.0
         self.base_seq = -1

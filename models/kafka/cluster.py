@@ -19,14 +19,18 @@ Kafka behaviour reproduced:
   idempotent batches are deduplicated by producer id and sequence against the last 5 batches
   (``ProducerStateEntry.NUM_BATCHES_TO_RETAIN``), a sequence gap is ``OutOfOrderSequence``;
   ``message.timestamp.type=LogAppendTime`` stamps the broker's time.
-- High watermark: the HW is what consumers may read up to. Until replication lands (a later
-  issue) every replica is assumed in sync: with one replica the HW moves at the append; with
-  more it moves after a follower fetch round trip (2 × ``latency``). It does not move while the
-  ISR is smaller than ``min.insync.replicas`` (Kafka 3.7+, KAFKA-15583).
+- Replication (``models.kafka.replication``): followers fetch from the leader; the HW is
+  the lowest LEO in the ISR and does not move while the ISR is smaller than
+  ``min.insync.replicas`` (Kafka 3.7+, KAFKA-15583); ``acks=all`` waits for it.
+- Faults (``models.kafka.controller``): ``fault_targets()`` names the brokers (``broker-0``…)
+  and the clients (their ``client.id``); ``apply_fault`` crashes, restarts and pauses brokers
+  and cuts, slows or degrades links between them or between a client and a broker. The
+  controller fences a silent broker after ``broker.session.timeout.ms`` and elects new leaders.
 
 Network: one client link with a fixed one-way ``latency`` (seconds) and optional loss or cut
-windows (``cluster.link``); ``sim.network`` may replace it later. Broker CPU, disk and request
-queueing are not modelled. The periodic tasks run forever, so run with ``sim.run(until=…)``.
+windows for every client (``cluster.link``), plus per-pair faults (``cluster.net``). Broker
+CPU, disk and request queueing are not modelled. The periodic tasks run forever, so run with
+``sim.run(until=…)``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import simpy
 
 from models.kafka import compaction
 from models.kafka.config import KafkaConfig, load, topic_defaults
+from models.kafka.controller import Controller
 from models.kafka.errors import (
     InvalidPartitionsError,
     InvalidReplicationFactorError,
@@ -52,7 +57,10 @@ from models.kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 from models.kafka.log import Log
+from models.kafka.network import KafkaNetwork, broker_name
 from models.kafka.records import Deletion, KeyRegistry, RecordBatch
+from models.kafka.replication import Replication
+from sim.faults import Fault
 from sim.simulation import Simulation
 from sim.trace import REASON_CODE
 
@@ -71,6 +79,10 @@ TRACE_SCHEMAS: dict[str, dict[str, str]] = {
     "kafka_broker_storage": {"t": "f8", "broker": "i4", "bytes": "i8"},
     # a send that failed for good (error: Kafka error code, -1 when it has none)
     "send_failed": {"msg": "i8", "t": "f8", "channel": "i4", "partition": "i4", "error": "i2"},
+    # records removed from a log by a leader change (reason: unclean-election for records that
+    # were committed, log-truncation for the others)
+    "truncated": {"msg": "i8", "channel": "i4", "partition": "i4", "offset": "i8", "t": "f8",
+                  "reason": "i1"},
 }
 
 
@@ -107,8 +119,13 @@ class ClientLink:
 
 @dataclass(slots=True)
 class Broker:
+    """A broker's state: running (``up``), fenced by the controller, paused until a time."""
+
     id: int
     up: bool = True
+    fenced: bool = False
+    paused_until: float = 0.0
+    incarnation: int = 0
 
 
 @dataclass(slots=True)
@@ -127,11 +144,16 @@ class AppendResult:
     log_append_time: float = -1.0
     error: KafkaError | None = None
     duplicate: bool = False
-    hw_delay: float = 0.0  # seconds until the HW covers the batch (acks=all waits for it)
 
 
-class Partition:
-    """One topic partition on its leader: the log, the HW, producer state, data notification."""
+def _out_of_order(expected: int, error: OutOfOrderSequenceError) -> OutOfOrderSequenceError:
+    error.expected = expected  # the broker's next expected sequence (for the producer's reset)
+    return error
+
+
+class Partition(Replication):
+    """One topic partition: the log, the HW, producer state, data notification, and its
+    replicas (``models.kafka.replication``)."""
 
     def __init__(self, cluster: KafkaCluster, topic: Topic, index: int,
                  replicas: list[int]) -> None:
@@ -139,9 +161,6 @@ class Partition:
         self.topic = topic.name
         self.topic_id = topic.id
         self.index = index
-        self.replicas = list(replicas)
-        self.leader = self.replicas[0]
-        self.isr = list(replicas)
         self.log = Log(topic.config, cluster.sim.now, name=f"{topic.name}-{index}",
                        rng=cluster.sim.rng(f"kafka/{topic.name}-{index}/segment-jitter"))
         self.deletions: list[Deletion] = []
@@ -149,6 +168,7 @@ class Partition:
         self._waiter: simpy.Event | None = None
         self._producers: dict[int, deque] = {}  # pid -> last batches (first_seq, last_seq, base)
         self._log_append_time = topic.config["message.timestamp.type"] == "LogAppendTime"
+        self._init_replication(replicas)
 
     def __repr__(self) -> str:
         return (f"Partition({self.topic}-{self.index}, leader={self.leader}, "
@@ -198,16 +218,11 @@ class Partition:
 
     def update_high_watermark(self, offset: int) -> None:
         """Move the HW up to ``offset`` (capped at the LEO) unless the ISR is under min ISR."""
-        log = self.log
         if len(self.isr) < self.min_insync_replicas:
             return
-        offset = min(offset, log.log_end_offset)
-        if offset > log.high_watermark:
-            log.high_watermark = offset
-            waiter = self._waiter
-            if waiter is not None:
-                self._waiter = None
-                waiter.succeed(offset)
+        offset = min(offset, self.log.log_end_offset)
+        if offset > self.log.high_watermark:
+            self._set_high_watermark(offset)
 
     # ---- broker side: produce --------------------------------------------------------------
     def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
@@ -229,20 +244,19 @@ class Partition:
         history = None
         if producer_id >= 0:
             history = self._producers.get(producer_id)
-            if history is not None:
+            if history:
                 for first, last, base in history:
                     if first == base_sequence and last == base_sequence + n - 1:
-                        return AppendResult(base, now, duplicate=True,
-                                            hw_delay=self._hw_delay(base + n))
+                        return AppendResult(base, now, duplicate=True)
                 expected = history[-1][1] + 1
             else:
                 expected = 0
             if base_sequence != expected:
-                return AppendResult(error=OutOfOrderSequenceError(
+                return AppendResult(error=_out_of_order(expected, OutOfOrderSequenceError(
                     f"Out of order sequence number for producer {producer_id} at offset "
                     f"{self.log.log_end_offset} in partition {self.topic}-{self.index}: "
                     f"{base_sequence} (incoming seq. number), {expected - 1} (current end "
-                    f"sequence number)"))
+                    f"sequence number)")))
         if self._log_append_time:
             timestamp = np.full(n, now)
         try:
@@ -257,20 +271,8 @@ class Partition:
         if record and cluster.tracing:
             cluster.appended.extend(msg=msg, channel=self.topic_id, partition=self.index,
                                     offset=np.arange(base, base + n), t=now)
-        delay = self._hw_delay(base + n)
-        if delay == 0.0:
-            self.update_high_watermark(base + n)
-        elif delay > 0.0:
-            cluster.sim.call_at(now + delay, self.update_high_watermark, base + n)
-        return AppendResult(base, now, hw_delay=delay)
-
-    def _hw_delay(self, end_offset: int) -> float:
-        """Seconds until the HW reaches ``end_offset`` (inf if it cannot now)."""
-        if len(self.isr) < self.min_insync_replicas:
-            return float("inf")
-        if self.log.high_watermark >= end_offset or len(self.isr) <= 1:
-            return 0.0
-        return 2.0 * self.cluster.link.latency
+        self._appended()
+        return AppendResult(base, now)
 
     # ---- deletions -----------------------------------------------------------------------
     def record_deletions(self, deletions: list[Deletion]) -> None:
@@ -310,6 +312,10 @@ class KafkaCluster:
         self.brokers = [Broker(i) for i in range(brokers)]
         self.topics: dict[str, Topic] = {}
         self.link = ClientLink(sim, latency)
+        self.net = KafkaNetwork(sim, latency)
+        self.controller = Controller(self)
+        self.clients: dict[str, Any] = {}  # client.id -> producer or consumer (fault targets)
+        self.broker_listeners: list[Callable[[int], None]] = []  # called when a broker dies
         self.keys = KeyRegistry()
         self.values: dict[int, bytes | None] = {}
         self.coordinator: Any = None
@@ -357,6 +363,11 @@ class KafkaCluster:
         for index, replicas in enumerate(self._place(partitions, rf)):
             topic.partitions.append(Partition(self, topic, index, replicas))
         self.topics[name] = topic
+        for part in topic.partitions:
+            if not self.broker_live(part.leader):
+                self.controller.elect(part)
+            # the followers' first fetch is already waiting at the leader
+            self.controller.follow(part, at_leader=True)
         return topic
 
     def _place(self, partitions: int, rf: int) -> list[list[int]]:
@@ -414,6 +425,67 @@ class KafkaCluster:
     def new_producer_id(self) -> int:
         self._next_producer_id += 1
         return self._next_producer_id - 1
+
+    # ---- brokers and faults ----------------------------------------------------------------
+    def broker_ready(self, broker: int) -> bool:
+        """Whether ``broker`` runs and is not paused now (it handles requests at once)."""
+        b = self.brokers[broker]
+        return b.up and b.paused_until <= self.env.now
+
+    def broker_live(self, broker: int) -> bool:
+        """Whether the controller counts on ``broker`` (running and not fenced)."""
+        b = self.brokers[broker]
+        return b.up and not b.fenced
+
+    def broker_resume_at(self, broker: int) -> float:
+        """When ``broker`` next handles a request: now, the end of its pause, or inf (down)."""
+        b = self.brokers[broker]
+        if not b.up:
+            return float("inf")
+        return max(float(self.env.now), b.paused_until)
+
+    def broker_id(self, name: str) -> int | None:
+        """``"broker-2"`` → 2 (None for any other name)."""
+        for b in self.brokers:
+            if broker_name(b.id) == name:
+                return b.id
+        return None
+
+    def register_client(self, client_id: str, client: Any) -> None:
+        """A producer or consumer joins the fault targets under its ``client.id``."""
+        self.clients[client_id] = client
+
+    def client_hop(self, client: str, broker: int, to_broker: bool = True) -> float | None:
+        """Seconds for one message between a client and a broker now (``None``: lost), over
+        the shared client link and the pair's own faults."""
+        link = self.link
+        if (link.loss or link.cuts) and not link.delivers():
+            return None
+        net = self.net
+        if not net.faulty:
+            return link.delay()
+        b = broker_name(broker)
+        delay = net.delay(client, b) if to_broker else net.delay(b, client)
+        return None if delay is None else delay - net.latency + link.delay()
+
+    def serves(self, part: Partition, client: str) -> bool:
+        """Whether ``part`` has a leader that runs, is not paused and ``client`` reaches."""
+        leader = part.leader
+        if leader < 0 or not self.broker_ready(leader):
+            return False
+        net = self.net
+        if not net.faulty:
+            return True
+        b = broker_name(leader)
+        return net.reachable(client, b) and net.reachable(b, client)
+
+    def fault_targets(self) -> set[str]:
+        """Party names for ``sim.faults.FaultSchedule``: every broker and every client."""
+        return {broker_name(b.id) for b in self.brokers} | set(self.clients)
+
+    def apply_fault(self, fault: Fault) -> None:
+        """Carry out one fault (see ``models.kafka.controller``)."""
+        self.controller.apply_fault(fault)
 
     # ---- storage -------------------------------------------------------------------------
     def storage_bytes(self) -> dict[tuple[str, int], int]:

@@ -42,6 +42,14 @@ Kafka behaviour reproduced (Java ``KafkaConsumer``, classic group protocol):
 - Trace: each ``poll()`` appends its records to ``trace.delivered`` (one ``extend`` per
   poll) for receiver ``"<group>/<client.id>"``; ``trace_on_poll=False`` leaves that to the
   caller (``models.kafka.loops`` records deliveries when processing ends).
+- Leaders and faults: a partition is fetched from its leader; while it has none, or its
+  leader's broker is down, paused or cut off from this consumer (``cluster.serves``), the
+  fetch brings nothing for it (NotLeaderOrFollower) and the next one tries again. After a
+  leader change that truncated the log below the consumer's position (an unclean election),
+  the consumer goes back to where the logs diverged (KIP-320's log truncation detection;
+  trace event ``log-truncation``). Group requests (JoinGroup, SyncGroup, heartbeats, commits,
+  OffsetFetch, LeaveGroup) go to the coordinator's broker and get no answer while it is down
+  or cut off; the coordinator moves when its broker is fenced (``models.kafka.group``).
 - Network: every request and answer crosses ``cluster.link`` (latency; loss and cuts). A lost
   request or answer is noticed after ``request.timeout.ms``: fetches, OffsetFetch, ListOffsets
   and JoinGroup are then retried, a commit fails with ``KafkaTimeoutError``; lost heartbeats
@@ -95,6 +103,7 @@ class Consumer(Fetcher, Membership):
         self.client_id = client_id
         name = f"{self.group_id}/{client_id}" if self.group_id else client_id
         self.receiver = self.trace.receiver(name, group=self.group_id)
+        cluster.register_client(client_id, self)
         self.trace_on_poll = trace_on_poll
         self._tracing = self.trace.enabled
         self._delivered = self.trace.delivered
@@ -379,7 +388,7 @@ class Consumer(Fetcher, Membership):
         member = self._member_id
         self._revoke(list(self._assigned), "close")
         if member is not None and self._group is not None:
-            lost = self._lost()
+            lost = self._lost(self._coordinator())
             yield self.env.timeout(self.cluster.link.delay())
             if not lost:  # a lost LeaveGroup: the session times out instead
                 self._group.leave(member, "leave")

@@ -17,6 +17,7 @@ import simpy
 
 from models.kafka.assignors import TopicPartition
 from models.kafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
+from models.kafka.network import broker_name
 from sim.trace import REASON_CODE
 
 _RETENTION = REASON_CODE["retention"]
@@ -100,7 +101,8 @@ class ConsumerRecords(dict):
 class PartitionState:
     """Client-side state of one assigned partition."""
 
-    __slots__ = ("buf", "buf_i", "epoch", "error", "hw", "part", "paused", "position", "tp")
+    __slots__ = ("buf", "buf_i", "checked", "epoch", "error", "hw", "part", "paused",
+                 "position", "tp")
 
     def __init__(self, tp: TopicPartition, part: Any) -> None:
         self.tp = tp
@@ -112,6 +114,13 @@ class PartitionState:
         self.hw = -1  # high watermark from the last fetch response
         self.epoch = 0  # bumped by seek/reset/revoke: stale fetch responses are ignored
         self.error: KafkaError | None = None
+        self.checked = -1.0  # when the position was last known to be on the leader's log
+
+
+class _Diverged(NamedTuple):
+    """KIP-320: the log was truncated below the fetch position; resume at ``offset``."""
+
+    offset: int
 
 
 class Fetcher:
@@ -168,24 +177,41 @@ class Fetcher:
             self._delivered.extend(msg=msg, receiver=self.receiver, via=-1, t=now)
         return out
 
-    def _lost(self) -> bool:
-        """Whether a hop sent now is dropped (``cluster.link`` loss or cut)."""
-        link = self.cluster.link
-        return bool(link.loss or link.cuts) and not link.delivers()
+    def _lost(self, broker: int | None = None) -> bool:
+        """Whether a hop sent now is dropped (``cluster.link`` loss or cut); with ``broker``,
+        also when that broker is down, paused, or cut off from this client."""
+        cluster = self.cluster
+        link = cluster.link
+        if bool(link.loss or link.cuts) and not link.delivers():
+            return True
+        if broker is None:
+            return False
+        if broker < 0 or not cluster.broker_ready(broker):
+            return True
+        net = cluster.net
+        if not net.faulty:
+            return False
+        name = broker_name(broker)
+        return not (net.reachable(self.client_id, name) and net.reachable(name, self.client_id))
 
-    def _call(self, handler: Callable[[], Any]):
+    def _coordinator(self) -> int | None:
+        """The broker of this consumer's group coordinator (None without a group)."""
+        group = self._group
+        return None if group is None else group.broker
+
+    def _call(self, handler: Callable[[], Any], broker: int | None = None):
         """One request/response exchange (``yield from``): the request crosses the link,
         ``handler()`` runs at the broker, the answer crosses back. Gives ``(True, result)``, or
         ``(False, None)`` once ``request.timeout.ms`` has passed if either hop was lost."""
         env = self.env
         link = self.cluster.link
         sent = float(env.now)
-        if self._lost():
+        if self._lost(broker):
             yield env.timeout(self._request_timeout)
             return False, None
         yield env.timeout(link.delay())
         result = handler()
-        if self._lost():
+        if self._lost(broker):
             yield env.timeout(max(0.0, sent + self._request_timeout - env.now))
             return False, None
         yield env.timeout(link.delay())
@@ -217,14 +243,28 @@ class Fetcher:
         yield env.timeout(link.delay())
         deadline = env.now + self._fetch_max_wait
         min_bytes = self._fetch_min_bytes
+        cluster = self.cluster
+        me = self.client_id
         while env.now < deadline:
-            if self._fetch_ready(wanted, min_bytes):
+            served = [w for w in wanted if cluster.serves(w[0].part, me)]
+            if self._fetch_ready(served, min_bytes):
                 break
             waits = [st.part.wait_for_data() for st, _, _ in wanted]
             yield env.any_of([*waits, env.timeout(deadline - env.now)])
         budget = self._fetch_max_bytes
         answers = []
+        answered = float(env.now)
         for st, epoch, off in wanted:
+            part = st.part
+            if not cluster.serves(part, me):  # NotLeaderOrFollower: metadata, next fetch
+                answers.append((st, epoch, off, None, None))
+                continue
+            if part.truncations:
+                diverged = min((end for t, end, _n, _hw in part.truncations if t > st.checked),
+                               default=off)
+                if diverged < off:
+                    answers.append((st, epoch, off, None, _Diverged(diverged)))
+                    continue
             try:
                 if budget <= 0:
                     answers.append((st, epoch, off, None, None))
@@ -248,9 +288,12 @@ class Fetcher:
         for st, epoch, off, batch, error in answers:
             if assigned.get(st.tp) is not st or st.epoch != epoch or st.position != off:
                 continue  # revoked, sought or reset meanwhile: Kafka drops such responses
-            if error is not None:
+            if isinstance(error, _Diverged):
+                self._diverged(st, error.offset, now)
+            elif error is not None:
                 self._out_of_range(st, now)
             elif batch is not None:
+                st.checked = answered
                 st.hw = batch.high_watermark
                 if len(batch.offset):
                     st.buf, st.buf_i = batch, 0
@@ -290,10 +333,13 @@ class Fetcher:
         committed: dict[TopicPartition, int | None] = dict.fromkeys(tps)
         group = self._group
         ok = group is None
+        checked = dict.fromkeys(tps, float(self.env.now))
         while not ok and not self._closed:  # OffsetFetch, retried after a timeout
-            ok, found = yield from self._call(lambda: {tp: group.committed(tp) for tp in tps})
+            ok, found = yield from self._call(lambda: {tp: group.committed(tp) for tp in tps},
+                                              self._coordinator())
             if ok:
                 committed = found
+                checked = {tp: group.committed_time(tp) for tp in tps}
         resets: dict[TopicPartition, int] = {}
         if any(v is None for v in committed.values()) and self._reset_policy != "none":
             ok = False
@@ -307,13 +353,25 @@ class Fetcher:
                 continue
             if committed[tp] is not None:
                 st.position = committed[tp]
+                st.checked = checked[tp]  # a committed offset is as fresh as its commit
             elif tp in resets:
+                st.checked = float(self.env.now)
                 st.position = resets[tp]
             else:
                 st.error = NoOffsetForPartitionError(f"Undefined offset with no reset policy "
                                                      f"for partitions: {tp}")
         self._maybe_fetch()
         self._wakeup()
+
+    def _diverged(self, st: PartitionState, offset: int, now: float) -> None:
+        """KIP-320: a leader change truncated the log below the position; the consumer goes
+        back to where the logs diverged (the records it read above it are gone)."""
+        self.trace.event(now, "log-truncation", self.name, partition=st.tp, old=st.position,
+                         new=offset)
+        st.epoch += 1
+        st.buf = None
+        st.position = offset
+        st.checked = now
 
     def _reset_offset(self, st: PartitionState) -> int:
         if self._reset_policy == "earliest":

@@ -35,10 +35,19 @@ with its reason), ``generation`` (a completed rebalance, with the assignment),
   and ``group.max.session.timeout.ms`` (30 min) (``InvalidSessionTimeoutError``, checked when
   the consumer subscribes).
 
-Not modelled: the coordinator's own broker failing (``__consumer_offsets`` leadership),
-static membership (``group.instance.id``), KIP-848's ``consumer`` protocol, the member-id
-handshake of KIP-394 (MEMBER_ID_REQUIRED, one extra round trip), ``offsets.retention.minutes``,
-rebalances caused by partitions added to a subscribed topic (metadata changes).
+- The coordinator lives on a broker: the leader of the group's ``__consumer_offsets``
+  partition (``abs(groupId.hashCode()) % offsets.topic.num.partitions``), taken here as broker
+  ``partition % brokers``. When the controller fences that broker the coordinator moves to the
+  next live broker (as the partition's leadership would) with the committed offsets (they are
+  replicated) but without the members: they learn it from their next heartbeat
+  (UNKNOWN_MEMBER_ID) and join again, which starts a new generation. While the coordinator's
+  broker is down or unreachable, group requests get no answer (commits time out).
+
+Not modelled: the group metadata a real coordinator reloads from ``__consumer_offsets``
+(members are dropped instead), static membership (``group.instance.id``), KIP-848's
+``consumer`` protocol, the member-id handshake of KIP-394 (MEMBER_ID_REQUIRED, one extra round
+trip), ``offsets.retention.minutes``, rebalances caused by partitions added to a subscribed
+topic (metadata changes).
 """
 
 from __future__ import annotations
@@ -125,6 +134,8 @@ class Group:
     leader: str | None = None
     members: dict[str, Member] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    committed_at: dict[TopicPartition, float] = field(default_factory=dict)
+    broker: int = 0  # the coordinator's broker
     owners: dict[TopicPartition, str] = field(default_factory=dict)
     rebalances: int = 0
     _round: int = 0
@@ -249,6 +260,7 @@ class Group:
         table = trace.committed
         for tp, offset in offsets.items():
             self.offsets[tp] = int(offset)
+            self.committed_at[tp] = now
             table.append(receiver=receiver, channel=channels.id(tp.topic),
                          partition=tp.partition, offset=int(offset), t=now)
         return None
@@ -256,6 +268,27 @@ class Group:
     def committed(self, tp: TopicPartition) -> int | None:
         """The committed offset of ``tp`` (next offset to read), or None."""
         return self.offsets.get(tp)
+
+    def committed_time(self, tp: TopicPartition) -> float:
+        """When ``tp``'s offset was committed (-1 if never)."""
+        return self.committed_at.get(tp, -1.0)
+
+    def drop_members(self, reason: str) -> None:
+        """Forget every member (a coordinator failover): they must join again."""
+        now = float(self.coordinator.env.now)
+        for member in self.members.values():
+            if member.join_event is not None and not member.join_event.triggered:
+                member.join_event.succeed(None)
+            self.coordinator.trace.event(now, "member-removed", self.group_id,
+                                         member=member.member_id, reason=reason,
+                                         generation=self.generation)
+        self.members.clear()
+        self.owners.clear()
+        self._round += 1
+        if self.state != EMPTY:
+            self.state = EMPTY
+            self.generation += 1
+            self.protocol = self.leader = None
 
     # -- white-box ownership ----------------------------------------------------------------
 
@@ -407,7 +440,7 @@ class GroupCoordinator:
     """The group coordinators of a cluster (one ``Group`` per ``group.id``).
 
     Kafka spreads groups over brokers by ``__consumer_offsets`` partition; brokersim keeps them
-    in one object and does not model a coordinator broker failing.
+    in one object, each ``Group`` naming its coordinator's broker (see the module docstring).
     """
 
     def __init__(self, cluster: Any) -> None:
@@ -420,6 +453,7 @@ class GroupCoordinator:
         self.initial_delay = float(config.get("group.initial.rebalance.delay.ms", 3000)) / 1000
         self.min_session = float(config.get("group.min.session.timeout.ms", 6000)) / 1000
         self.max_session = float(config.get("group.max.session.timeout.ms", 1800000)) / 1000
+        self.offsets_partitions = int(config.get("offsets.topic.num.partitions", 50))
 
     def check_session_timeout(self, seconds: float) -> None:
         """JoinGroup's INVALID_SESSION_TIMEOUT check, made when the consumer subscribes."""
@@ -433,7 +467,41 @@ class GroupCoordinator:
         found = self.groups.get(group_id)
         if found is None:
             found = self.groups[group_id] = Group(self, group_id)
+            found.broker = self._place(group_id)
         return found
+
+    def _place(self, group_id: str, not_on: int = -1) -> int:
+        """The coordinator broker of ``group_id``: its ``__consumer_offsets`` partition's
+        leader, or the next live broker after it."""
+        brokers = getattr(self.cluster, "brokers", None)
+        if not brokers:
+            return 0
+        h = 0
+        for ch in group_id:  # Java's String.hashCode
+            h = (31 * h + ord(ch)) & 0xFFFFFFFF
+        h = h - (1 << 32) if h >= 1 << 31 else h
+        first = (abs(h) % self.offsets_partitions) % len(brokers)
+        for i in range(len(brokers)):
+            b = (first + i) % len(brokers)
+            if b != not_on and self.cluster.broker_live(b):
+                return b
+        return -1
+
+    def broker_fenced(self, broker: int) -> None:
+        """The controller fenced ``broker``: the groups it coordinated move."""
+        now = float(self.env.now)
+        for group in self.groups.values():
+            if group.broker == broker:
+                group.broker = self._place(group.group_id, not_on=broker)
+                self.trace.event(now, "coordinator-moved", group.group_id, old=broker,
+                                 new=group.broker)
+                group.drop_members("coordinator-failover")
+
+    def broker_back(self, broker: int) -> None:
+        """A broker is live again: groups left without a coordinator get one."""
+        for group in self.groups.values():
+            if group.broker < 0:
+                group.broker = self._place(group.group_id)
 
     def partition_counts(self, topics: Iterable[str]) -> dict[str, int]:
         found = self.cluster.topics

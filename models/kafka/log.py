@@ -331,3 +331,39 @@ class Log:
         self.log_start_offset = max(self.log_start_offset, new_start)
         self.cleaner_checkpoint = max(self.cleaner_checkpoint, self.log_start_offset)
         return removed
+
+    # ---- truncation (replication) ---------------------------------------------------------
+    def truncate(self, end: int, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Remove every record at or above offset ``end`` (``UnifiedLog.truncateTo``, done when
+        a replica follows a new leader whose log ends there). Returns the removed records'
+        offsets and message ids. Segments starting at or above ``end`` go; the one holding
+        ``end`` keeps its records below it. The log start offset never moves down, the HW and
+        the cleaner checkpoint are capped at ``end``. The columns are copied, so views handed
+        out by ``read`` stay valid."""
+        if end >= self.log_end_offset:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        end = max(int(end), 0)
+        head, n = self._head, self._n
+        r = self._row(end)
+        offsets, msg = self._off[r:n].copy(), self._msg[r:n].copy()
+        if end <= self.log_start_offset:
+            self.log_start_offset = end  # truncateFullyAndStartAt
+            r = head
+        live = r - head
+        self._rebuild(slice(head, r), live, max(_MIN_CAPACITY, len(self._off)))
+        keep = [seg for seg in self.segments if seg.base_offset < end] or [
+            self._new_segment(end, now)]
+        active = keep[-1]
+        first = self._row(active.base_offset)
+        active.count = self._n - first
+        active.nbytes = int(self._cum[self._n] - self._cum[first])
+        active.max_timestamp = float(self._ts[first:self._n].max()) if active.count \
+            else float("-inf")
+        if active.count == 0:
+            active.roll_timestamp = None
+        self.segments = keep
+        self.size_bytes = int(self._cum[self._n])
+        self.log_end_offset = end
+        self.high_watermark = min(self.high_watermark, end)
+        self.cleaner_checkpoint = min(self.cleaner_checkpoint, end)
+        return offsets, msg

@@ -36,7 +36,7 @@ import numpy as np
 import simpy
 
 from models.kafka.consumer import Consumer, ConsumerRecords
-from models.kafka.errors import CommitFailedError, RebalanceInProgressError
+from models.kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
 from sim.trace import REASON_CODE
 
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
@@ -73,6 +73,9 @@ class ConsumerLoop:
         if not settings.get("client.id"):
             settings["client.id"] = cluster.client_id("consumer")
         self.config = settings
+        register = getattr(cluster, "register_client", None)
+        if register is not None:
+            register(settings["client.id"], self)  # a fault target from the start
         self.topics = (topics,) if isinstance(topics, str) else tuple(topics)
         self.processing = processing
         self.poll_timeout_ms = poll_timeout_ms
@@ -147,8 +150,8 @@ class ConsumerLoop:
     def _commit(self, consumer: Consumer):
         try:
             yield consumer.commit()
-        except (CommitFailedError, RebalanceInProgressError):
-            self.stats["commit_failures"] += 1
+        except (CommitFailedError, RebalanceInProgressError, KafkaTimeoutError):
+            self.stats["commit_failures"] += 1  # the records come again: at-least-once
 
     def _process(self, consumer: Consumer, records: ConsumerRecords):
         msg = np.concatenate([r.msg for r in records.values()])

@@ -62,7 +62,7 @@ class Membership:
         group = self._group
         ok, code = yield from self._call(
             lambda: None if self.crashed else group.commit(member, generation, offsets,
-                                                           self.receiver))
+                                                           self.receiver), self._coordinator())
         if self.crashed:
             return None  # nobody is left to hear the answer
         self.stats["commits"] += 1
@@ -123,7 +123,7 @@ class Membership:
             yield env.process(self._commit(positions, raise_errors=False))
         if self._closed:
             return
-        while self._lost():  # JoinGroup lost: the client retries after request.timeout.ms
+        while self._lost(self._coordinator()):  # JoinGroup lost: retried after request.timeout.ms
             yield env.timeout(self._request_timeout)
             if self._closed:
                 return
@@ -147,7 +147,8 @@ class Membership:
         result: JoinResult | None = yield event
         if result is not None:
             # JoinGroup response, then the SyncGroup round trip that brings the assignment
-            if self._lost() or self._lost() or self._lost():
+            coordinator = self._coordinator()
+            if self._lost(coordinator) or self._lost(coordinator) or self._lost(coordinator):
                 yield env.timeout(self._request_timeout)
                 self._joining = False
                 self._rejoin_needed = True  # never heard the assignment: join again
@@ -208,10 +209,10 @@ class Membership:
                 self._group.leave(self._member_id, "poll-timeout")
                 self._reset_generation()
                 continue
-            if self._lost():
+            if self._lost(self._coordinator()):
                 continue  # the coordinator never hears it
             code = self._group.heartbeat(self._member_id, self._generation)
-            if self._lost():
+            if self._lost(self._coordinator()):
                 continue  # the answer never comes back
             if code == REBALANCE_IN_PROGRESS:
                 self._rejoin_needed = True

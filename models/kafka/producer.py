@@ -31,6 +31,20 @@ Kafka behaviour reproduced (``RecordAccumulator``, ``Sender``, ``shared/referenc
 - Idempotence (default on): the producer gets an id, batches get per-partition sequence numbers
   at their first send; the broker answers a retried duplicate with the original offsets; a
   retried batch is sent only when no other batch of its partition is in flight, so order holds.
+- Leaders: a request goes to the broker the producer believes leads the partition. The broker
+  answers ``NotLeaderOrFollower`` for partitions it no longer leads; a dead broker resets the
+  connection (``NetworkException`` for every request it had not answered, one latency after the
+  crash) or refuses new ones. Both are retried; on a retry the producer takes the leader from
+  fresh metadata (the controller's current view: the metadata round trip is not modelled), and
+  while a partition has no live leader it looks again every ``retry.backoff.ms``. So records
+  wait out a failover (``broker.session.timeout.ms``) in the accumulator, within
+  ``delivery.timeout.ms``. Idempotent batches keep their sequence numbers across leaders (the
+  new leader has the producer state of what it replicated); if a leader lost records the
+  producer had acknowledged (an unclean election) the producer bumps its epoch (here: a new
+  producer id) and numbers its unacknowledged batches again (KIP-360).
+- Losses: an ``acks=0``/``acks=1`` batch that a leader change truncates after it was (or while
+  it is being) acknowledged is traced as ``dropped`` (receiver -1, reason ``acks-0`` /
+  ``acks-1``); an ``acks=0`` request that never reaches a live leader likewise.
 - ``buffer.memory``: a ``send()`` that does not fit waits (as the Java call blocks) until
   batches complete, and fails with ``BufferExhaustedException`` after ``max.block.ms``.
 
@@ -44,8 +58,8 @@ trace write per request), never one per record; ``send()`` and ``produce()`` bat
 (property-tested). Measured: about 130 µs per batch on one idle core — 1 M records of 1 KiB
 into 16 partitions take ~0.9 s with 1 MiB batches but ~8 s with the default 16 KiB batches.
 
-Not modelled: compression, transactions, metadata refresh and leader changes (the sender always
-knows the leader), adaptive partitioning, expiry of in-flight batches before their request
+Not modelled: compression, transactions, the metadata request itself (see "Leaders"),
+adaptive partitioning, expiry of in-flight batches before their request
 times out (they expire when their retry would pass ``delivery.timeout.ms``), and in the bulk
 path the blocking on ``buffer.memory`` (records are sent at their given times).
 """
@@ -61,29 +75,38 @@ import simpy
 
 from models.kafka.accumulator import PartitionQueue
 from models.kafka.batches import BulkSend, Feed, ProducerBatch
+from models.kafka.cluster import AppendResult
 from models.kafka.config import load
 from models.kafka.errors import (
     BufferExhaustedError,
     IllegalStateError,
     KafkaError,
     KafkaTimeoutError,
+    NetworkError,
     NotEnoughReplicasError,
+    NotLeaderOrFollowerError,
     OutOfOrderSequenceError,
     RecordTooLargeError,
 )
+from models.kafka.network import broker_name
 from models.kafka.partitioner import StickyPartitioner, partitions_for_hashes
 from models.kafka.records import RecordMetadata
 from sim.trace import REASON_CODE
 
+_ACKS0 = REASON_CODE["acks-0"]
+_ACKS1 = REASON_CODE["acks-1"]
+
 
 class _Request:
-    __slots__ = ("batches", "broker", "done", "sent")
+    __slots__ = ("answered", "batches", "broker", "done", "sent", "waiting")
 
     def __init__(self, broker: int, batches: list[ProducerBatch], sent: float) -> None:
         self.broker = broker
         self.batches = batches
         self.sent = sent
         self.done = False
+        self.answered = False  # the broker sent its response (it survives a crash after that)
+        self.waiting = 0  # acks=all batches whose HW has not come yet
 
 
 def _serialize(data: Any, what: str) -> bytes | None:
@@ -128,6 +151,8 @@ class Producer:
         self._pqs: dict[Any, PartitionQueue] = {}
         self._by_broker: dict[int, list[PartitionQueue]] = {}
         self._inflight: dict[int, int] = {}
+        self._open: dict[_Request, None] = {}  # requests sent and not finished (in order)
+        self._refresh_pending = False
         self._drain_index: dict[int, int] = {}
         self._expire_at = float("inf")
         self._unfinished: dict[int, ProducerBatch] = {}
@@ -140,6 +165,8 @@ class Producer:
         self._closed = False
         self.requests_sent = 0
         self.batches_sent = 0
+        cluster.register_client(self.client_id, self)
+        cluster.broker_listeners.append(self._broker_down)
 
     # ---- public API ----------------------------------------------------------------------
     def send(self, topic: str, value: Any = None, key: Any = None,
@@ -329,11 +356,47 @@ class Producer:
         pq = self._pqs.get(part)
         if pq is None:
             pq = self._pqs[part] = PartitionQueue(part)
-            peers = self._by_broker.setdefault(pq.broker, [])
-            peers.append(pq)
-            peers.sort(key=lambda q: (q.part.topic, q.part.index))
-            self._inflight.setdefault(pq.broker, 0)
+            self._join_broker(pq)
         return pq
+
+    def _join_broker(self, pq: PartitionQueue) -> None:
+        peers = self._by_broker.setdefault(pq.broker, [])
+        peers.append(pq)
+        peers.sort(key=lambda q: (q.part.topic, q.part.index))
+        self._inflight.setdefault(pq.broker, 0)
+        if pq.broker < 0:
+            self._refresh_later()
+
+    # ---- metadata: who leads a partition ---------------------------------------------------
+    def _reroute(self, pq: PartitionQueue) -> None:
+        """Metadata update after an error: send the partition's batches to its current leader
+        (no leader: wait, and look again every ``retry.backoff.ms``)."""
+        leader = pq.part.leader
+        if leader != pq.broker:
+            self._by_broker[pq.broker].remove(pq)
+            pq.broker = leader
+            self._join_broker(pq)
+        elif leader < 0:
+            self._refresh_later()
+
+    def _refresh_later(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.sim.call_at(self.env.now + self.backoff, self._refresh_metadata)
+
+    def _refresh_metadata(self) -> None:
+        """Look up the leaders again; keep looking while a partition has none or its leader's
+        broker is down (the connection to it failed)."""
+        self._refresh_pending = False
+        brokers = self.cluster.brokers
+        waiting = False
+        for pq in list(self._pqs.values()):
+            if pq.part.leader != pq.broker:
+                self._reroute(pq)
+            waiting |= pq.broker < 0 or not brokers[pq.broker].up
+        if waiting:
+            self._refresh_later()
+        self._run_sender()
 
     def _refresh(self, pq: PartitionQueue) -> None:
         pq.refresh(self.env.now, self.linger, self.batch_size, self.delivery_timeout)
@@ -429,7 +492,9 @@ class Producer:
         limit = self.max_in_flight
         inflight = self._inflight
         next_t = self._expire_at
-        for broker, pqs in self._by_broker.items():
+        for broker, pqs in list(self._by_broker.items()):
+            if broker < 0:
+                continue  # no leader known: the batches wait for a metadata refresh
             while acks0 or inflight[broker] < limit:
                 if not any(pq.ready_at <= now or (flushing and pq.sendable(now)) for pq in pqs):
                     break
@@ -521,6 +586,7 @@ class Producer:
         batch.freeze()
         if self.idempotent and batch.base_seq < 0:
             batch.base_seq = pq.next_seq
+            batch.pid = self.producer_id
             pq.next_seq += batch.count
         batch.attempts += 1
         self._refresh(pq)
@@ -557,74 +623,160 @@ class Producer:
     def _send(self, broker: int, batches: list[ProducerBatch], now: float) -> None:
         self.requests_sent += 1
         self.batches_sent += len(batches)
-        link = self.cluster.link
         env = self.env
+        hop = self.cluster.client_hop(self.client_id, broker)
         if self.acks == "0":
             self._complete_all(batches, [(-1, -1.0)] * len(batches))
-            if link.delivers():
-                env.timeout(link.delay()).callbacks.append(
-                    lambda _e, b=batches: self._arrive_acks0(b))
+            if hop is None:
+                if not self._hold(broker, True, now + self.request_timeout,
+                                  lambda b=batches: self._arrive_acks0(b, broker)):
+                    self._lost_acks0(batches)
+            else:
+                env.timeout(hop).callbacks.append(
+                    lambda _e, b=batches: self._arrive_acks0(b, broker))
             return
         request = _Request(broker, batches, now)
         self._inflight[broker] += 1
+        self._open[request] = None
         pqs = self._pqs
         for batch in batches:
             pqs[batch.partition].inflight += 1
-        if link.delivers():
-            env.timeout(link.delay()).callbacks.append(lambda _e: self._arrive(request))
-        else:
+        if hop is None:
             self._time_out_later(request)
+            self._hold(broker, True, now + self.request_timeout, lambda: self._arrive(request))
+        else:
+            env.timeout(hop).callbacks.append(lambda _e: self._arrive(request))
 
-    def _append_all(self, batches: list[ProducerBatch], acks: str) -> list:
+    def _hold(self, broker: int, to_broker: bool, until: float, deliver) -> bool:
+        """A hop across a cut between this client and ``broker``: TCP delivers it after the
+        heal unless ``until`` (the request's timeout) comes first."""
+        me, b = self.client_id, broker_name(broker)
+        src, dst = (me, b) if to_broker else (b, me)
+        return self.cluster.net.hold(src, dst, until, deliver)
+
+    def _append_all(self, batches: list[ProducerBatch], acks: str, broker: int) -> list:
+        """The broker handles a produce request: append each batch on the partitions it
+        leads; ``NotLeaderOrFollower`` for the others."""
         pid = self.producer_id
-        results = [b.partition.append(b.msg, b.ts, b.size, b.key, b.null, acks, pid,
-                                      b.base_seq, record=False) for b in batches]
-        if self._tracing:
-            done = [(b, r) for b, r in zip(batches, results, strict=True)
-                    if r.error is None and not r.duplicate]
-            if done:
-                counts = [b.count for b, _ in done]
-                self.cluster.appended.extend(
-                    msg=np.concatenate([b.msg for b, _ in done]),
-                    channel=np.repeat([b.partition.topic_id for b, _ in done], counts),
-                    partition=np.repeat([b.partition.index for b, _ in done], counts),
-                    offset=np.concatenate([np.arange(r.base_offset, r.base_offset + b.count)
-                                           for b, r in done]), t=self.env.now)
+        results = []
+        for b in batches:
+            part = b.partition
+            if part.leader != broker:
+                results.append(AppendResult(error=NotLeaderOrFollowerError(
+                    f"Broker {broker} is not the leader of {part.topic}-{part.index}")))
+            else:
+                results.append(part.append(b.msg, b.ts, b.size, b.key, b.null, acks,
+                                           b.pid if b.pid >= 0 else pid, b.base_seq,
+                                           record=False))
+        done = [(b, r) for b, r in zip(batches, results, strict=True)
+                if r.error is None and not r.duplicate]
+        if acks != "all":
+            for b, r in done:
+                b.partition._track_unreplicated(r.base_offset, r.base_offset + b.count, self, b)
+        if self._tracing and done:
+            counts = [b.count for b, _ in done]
+            self.cluster.appended.extend(
+                msg=np.concatenate([b.msg for b, _ in done]),
+                channel=np.repeat([b.partition.topic_id for b, _ in done], counts),
+                partition=np.repeat([b.partition.index for b, _ in done], counts),
+                offset=np.concatenate([np.arange(r.base_offset, r.base_offset + b.count)
+                                       for b, r in done]), t=self.env.now)
         return results
 
-    def _arrive_acks0(self, batches: list[ProducerBatch]) -> None:
-        self._append_all(batches, "0")
+    def _arrive_acks0(self, batches: list[ProducerBatch], broker: int) -> None:
+        resume = self.cluster.broker_resume_at(broker)
+        if resume == float("inf"):
+            self._lost_acks0(batches)  # nobody listens: the bytes are gone
+        elif resume > self.env.now:
+            self.sim.call_at(resume, self._arrive_acks0, batches, broker)
+        else:
+            results = self._append_all(batches, "0", broker)
+            self._lost_acks0([b for b, r in zip(batches, results, strict=True)
+                              if r.error is not None])
+
+    def _lost_acks0(self, batches: list[ProducerBatch]) -> None:
+        """``acks=0`` batches that never made it into the log (already reported as sent)."""
+        if self._tracing and batches:
+            self._trace.dropped.extend(msg=np.concatenate([np.asarray(b.msg) for b in batches]),
+                                       receiver=-1, t=self.env.now, reason=_ACKS0)
 
     def _arrive(self, request: _Request) -> None:
         """The leader handles the request; the response leaves when acks allow."""
-        results = self._append_all(request.batches, self.acks)
-        delay = 0.0
+        if request.done:
+            return
+        broker = request.broker
+        resume = self.cluster.broker_resume_at(broker)
+        if resume == float("inf"):  # connection refused
+            self.sim.call_at(self.env.now + self.cluster.latency, self._fail_request,
+                             request, NetworkError(f"Connection to node {broker} failed"))
+            return
+        if resume > self.env.now:  # a paused broker reads the request when it resumes
+            self.sim.call_at(resume, self._arrive, request)
+            return
+        results = self._append_all(request.batches, self.acks, broker)
         if self.acks == "all":
-            for r in results:
-                if r.error is None and r.hw_delay > delay:
-                    delay = r.hw_delay
-        if delay == float("inf"):
-            self._time_out_later(request)  # the HW cannot cover it: the broker times out
-        elif delay > 0:
-            self.env.timeout(delay).callbacks.append(lambda _e: self._respond(request, results))
-        else:
+            pending = [(b, r) for b, r in zip(request.batches, results, strict=True)
+                       if r.error is None]
+            if pending:
+                request.waiting = len(pending)
+                for batch, result in pending:
+                    batch.partition.await_high_watermark(
+                        result.base_offset + batch.count,
+                        lambda error, r=result: self._covered(request, results, r, error))
+                if request.waiting:
+                    self._time_out_later(request)  # the HW may never get there
+                return
+        self._respond(request, results)
+
+    def _covered(self, request: _Request, results: list, result: AppendResult,
+                 error: KafkaError | None) -> None:
+        """``acks=all``: the HW covers one batch of the request (or its leader moved)."""
+        if error is not None:
+            result.error = error
+        request.waiting -= 1
+        if request.waiting == 0:
             self._respond(request, results)
 
     def _respond(self, request: _Request, results) -> None:
-        link = self.cluster.link
-        if link.delivers():
-            self.env.timeout(link.delay()).callbacks.append(
-                lambda _e: self._on_response(request, results))
-        else:
+        if request.done:
+            return
+        broker = request.broker
+        resume = self.cluster.broker_resume_at(broker)
+        if resume == float("inf"):
+            return  # the broker died first: the client saw its connection reset
+        if resume > self.env.now:
+            self.sim.call_at(resume, self._respond, request, results)
+            return
+        request.answered = True
+        hop = self.cluster.client_hop(self.client_id, broker, to_broker=False)
+        if hop is None:
             self._time_out_later(request)
+            self._hold(broker, False, request.sent + self.request_timeout,
+                       lambda: self._on_response(request, results))
+        else:
+            self.env.timeout(hop).callbacks.append(
+                lambda _e: self._on_response(request, results))
 
     def _time_out_later(self, request: _Request) -> None:
         self.sim.call_at(request.sent + self.request_timeout, self._on_request_timeout, request)
+
+    def _broker_down(self, broker: int) -> None:
+        """A broker died: its connections reset, so requests it has not answered fail
+        (``NetworkException``) one latency later, and the producer refreshes its metadata
+        until the partitions have a live leader again."""
+        if any(pq.broker == broker for pq in self._pqs.values()):
+            self._refresh_later()
+        for request in list(self._open):
+            if request.broker == broker and not request.answered:
+                self.sim.call_at(self.env.now + self.cluster.latency, self._fail_request,
+                                 request, NetworkError(
+                                     f"Connection to node {broker} was disconnected"))
 
     def _finish_request(self, request: _Request) -> bool:
         if request.done:
             return False
         request.done = True
+        self._open.pop(request, None)
         self._inflight[request.broker] -= 1
         for batch in request.batches:
             pq = self._pqs[batch.partition]
@@ -632,14 +784,17 @@ class Producer:
             self._refresh(pq)
         return True
 
-    def _on_request_timeout(self, request: _Request) -> None:
+    def _fail_request(self, request: _Request, error: KafkaError) -> None:
         if not self._finish_request(request):
             return
         for batch in request.batches:
-            self._retry_or_fail(batch, KafkaTimeoutError(
-                f"Request to broker {request.broker} timed out after "
-                f"{self.config['request.timeout.ms']} ms"))
+            self._retry_or_fail(batch, error)
         self._run_sender()
+
+    def _on_request_timeout(self, request: _Request) -> None:
+        self._fail_request(request, KafkaTimeoutError(
+            f"Request to broker {request.broker} timed out after "
+            f"{self.config['request.timeout.ms']} ms"))
 
     def _on_response(self, request: _Request, results) -> None:
         if not self._finish_request(request):
@@ -654,6 +809,19 @@ class Producer:
             self._complete_all([b for b, _ in good], [r for _, r in good])
         self._run_sender()
 
+    def _truncated(self, batch: ProducerBatch, msg: np.ndarray) -> None:
+        """A leader change truncated ``msg`` of ``batch`` (``acks=0``/``acks=1``) before the
+        followers had them: lost if the producer is, or will be, told they were written."""
+        if batch.acked:
+            self._trace_lost(batch, msg)
+        elif not batch.done:
+            batch.lost = msg  # the success response may still be on its way
+
+    def _trace_lost(self, batch: ProducerBatch, msg: np.ndarray) -> None:
+        if self._tracing and len(msg):
+            self._trace.dropped.extend(msg=msg, receiver=-1, t=self.env.now,
+                                       reason=_ACKS0 if self.acks == "0" else _ACKS1)
+
     # ---- outcomes ------------------------------------------------------------------------
     def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError) -> None:
         if batch.done:
@@ -662,8 +830,15 @@ class Producer:
         pq = self._pqs[batch.partition]
         retriable = error.retriable
         if isinstance(error, OutOfOrderSequenceError):
-            # our own earlier batch failed: resend in order (TransactionManager.canRetry)
-            retriable = batch.base_seq != pq.acked_seq + 1
+            if getattr(error, "expected", pq.acked_seq + 1) <= pq.acked_seq:
+                # the leader lost records we had acknowledged (unclean election): bump the
+                # epoch and start the sequences again (KIP-360), then retry
+                self._reset_sequences()
+                retriable = True
+            else:
+                # our own earlier batch failed: resend in order (TransactionManager.canRetry)
+                retriable = batch.base_seq != pq.acked_seq + 1
+        batch.lost = None
         deadline = batch.created + self.delivery_timeout
         if not retriable or batch.attempts > self.retries or now >= deadline:
             if retriable and now >= deadline:
@@ -673,6 +848,9 @@ class Producer:
         exp = 2.0 ** (batch.attempts - 1)
         backoff = min(self.backoff * exp, max(self.backoff_max, self.backoff))
         batch.retry_at = now + backoff * self._rng.uniform(0.8, 1.2)
+        self._reroute(pq)
+        if self.idempotent and batch.pid != self.producer_id:
+            batch.base_seq = -1  # numbered again under the new epoch when sent
         queue = pq.queue
         if self.idempotent:  # insertInSequenceOrder
             i = 0
@@ -690,12 +868,15 @@ class Producer:
         offsets = []
         for batch, (base, append_time) in zip(batches, results, strict=True):
             batch.done = True
+            batch.acked = True
+            if batch.lost is not None:
+                self._trace_lost(batch, batch.lost)
             self._release(batch)
             part = batch.partition
             n = batch.count
             if base >= 0:
                 offs = np.arange(base, base + n, dtype=np.int64)
-                if self.idempotent:
+                if self.idempotent and batch.pid == self.producer_id:
                     self._pqs[part].acked_seq = batch.base_seq + n - 1
             else:
                 offs = np.full(n, -1, dtype=np.int64)
@@ -756,6 +937,16 @@ class Producer:
             reason = "not-enough-replicas"
         if reason is not None:
             self._trace.dropped.extend(msg=msg, receiver=-1, t=now, reason=REASON_CODE[reason])
+
+    def _reset_sequences(self) -> None:
+        """A new producer epoch (here: a new producer id): every partition's sequence numbers
+        start again at 0; batches not yet acknowledged are numbered again when next sent."""
+        self.producer_id = self.cluster.new_producer_id()
+        for pq in self._pqs.values():
+            pq.next_seq = 0
+            pq.acked_seq = -1
+            for queued in pq.queue:
+                queued.base_seq = -1
 
     def _release(self, batch: ProducerBatch) -> None:
         self._unfinished.pop(batch.id, None)

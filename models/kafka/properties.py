@@ -72,8 +72,8 @@ TOPIC = _index(
     _p("min.compaction.lag.ms", "long", 0, "records younger than this are not compacted", min=0),
     _p("max.compaction.lag.ms", "long", LONG_MAX, "not modelled", min=1, modelled=False),
     _p("min.insync.replicas", "int", 1, "acks=all needs an ISR at least this big", min=1),
-    _p("unclean.leader.election.enable", "boolean", False, "elect a non-ISR replica when no ISR "
-       "member is alive (replication is modelled in a later issue)"),
+    _p("unclean.leader.election.enable", "boolean", False, "elect a replica outside the ISR "
+       "when no ISR member is alive (committed records it lacks are lost)"),
     _p("max.message.bytes", "int", 1048588, "largest record batch the broker accepts", min=0),
     _p("message.timestamp.type", "string", "CreateTime", "CreateTime or LogAppendTime",
        choices=("CreateTime", "LogAppendTime")),
@@ -152,21 +152,29 @@ BROKER = _index(
     _p("log.cleaner.io.max.bytes.per.second", "double", 1.7976931348623157e308,
        "not modelled (cleaning takes no time)", modelled=False),
     _p("replica.lag.time.max.ms", "long", 30000, "a follower that has not caught up for this "
-       "long leaves the ISR (replication: later issue)", min=0),
+       "long leaves the ISR", min=0),
     _p("num.partitions", "int", 1, "partitions of an auto-created topic", min=1),
     _p("default.replication.factor", "int", 1, "replication factor of an auto-created topic",
        min=1),
     _p("auto.create.topics.enable", "boolean", True, "create a topic on first produce to it"),
-    _p("unclean.leader.election.interval.ms", "long", 300000, "replication: later issue", min=1,
+    _p("unclean.leader.election.interval.ms", "long", 300000, "not modelled (an unclean "
+       "election happens as soon as it is needed)", min=1, modelled=False),
+    _p("broker.session.timeout.ms", "int", 9000, "the controller fences a broker it has not "
+       "heard from for this long (a crashed broker's partitions move then)", min=1),
+    _p("broker.heartbeat.interval.ms", "int", 2000, "not modelled (a crash is noticed "
+       "broker.session.timeout.ms after it happens)", min=1, modelled=False),
+    _p("num.replica.fetchers", "int", 1, "not modelled (one fetcher per leader broker)", min=1,
        modelled=False),
-    _p("broker.session.timeout.ms", "int", 9000, "replication: later issue", min=1,
-       modelled=False),
-    _p("broker.heartbeat.interval.ms", "int", 2000, "replication: later issue", min=1,
-       modelled=False),
-    _p("num.replica.fetchers", "int", 1, "not modelled", min=1, modelled=False),
-    _p("replica.fetch.wait.max.ms", "int", 500, "replication: later issue", min=0,
-       modelled=False),
-    _p("replica.fetch.min.bytes", "int", 1, "replication: later issue", min=1, modelled=False),
+    _p("replica.fetch.wait.max.ms", "int", 500, "a follower's fetch waits this long at the "
+       "leader for new records", min=0),
+    _p("replica.fetch.min.bytes", "int", 1, "not modelled (a fetch answers at the first new "
+       "record)", min=1, modelled=False),
+    _p("replica.fetch.max.bytes", "int", 1048576, "not modelled (a fetch response carries "
+       "everything up to the leader's log end)", min=0, modelled=False),
+    _p("replica.socket.timeout.ms", "int", 30000, "a follower's fetch request without answer "
+       "fails after this"),
+    _p("replica.fetch.backoff.ms", "int", 1000, "a follower waits this long after a failed "
+       "fetch", min=0),
     _p("group.initial.rebalance.delay.ms", "int", 3000, "delay of a new group's first "
        "rebalance", min=0),
     _p("group.min.session.timeout.ms", "int", 6000, "smallest session.timeout.ms accepted",

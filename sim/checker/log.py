@@ -6,7 +6,9 @@ channel, partition, offset: every write, twice for a retried duplicate). Consump
 ``delivered`` (msg, receiver = consumer) with ``trace.receiver_groups`` naming each consumer's
 group; ``dropped`` says which records a consumer lost and why (``retention``, ``offset-reset``,
 ``client-crash``; ``receiver = -1`` for a send that failed: ``delivery-timeout``, ``acks-0``...),
-``send_failed`` and ``log_deleted`` (retention, compaction) add what the broker did.
+``send_failed`` and ``log_deleted`` (retention, compaction) add what the broker did, and
+``truncated`` the records a leader change removed (an ``appended`` row that was later truncated
+is not a position of the record: a retry may have written it again elsewhere).
 
 History anomalies, after Jepsen's Kafka checker (``jepsen/src/jepsen/tests/kafka.clj``,
 ``analysis``; ``checking.md`` §7.A), per partition with offsets as the version order:
@@ -31,7 +33,9 @@ History anomalies, after Jepsen's Kafka checker (``jepsen/src/jepsen/tests/kafka
 
 Per consumer group (its receivers' union): for each partition it consumed, it is **entitled**
 to every record from the first offset it read or lost onwards; each is delivered, lost with a
-cause (the group's drops, else the broker's deletion), or still unread at the end (``lag``; an
+cause (the group's drops, else the broker's deletion, else a loss on the producer's side that
+nobody could read: ``acks-0``, ``acks-1``, ``unclean-election``), or still unread at the end
+(``lag``; an
 unexplained loss when the run was drained or the record lies below what it already read —
 conservation). Duplicates (``redelivered``: Jepsen's consume counts), out-of-order deliveries
 and latency (first delivery − send) are counted.
@@ -56,6 +60,7 @@ _QS = (0.5, 0.95, 0.99)
 _SEND_FAILURES = frozenset(REASON_CODE[r] for r in (
     "acks-0", "acks-1", "delivery-timeout", "not-enough-replicas", "unclean-election"))
 _BROKER_DELETES = frozenset(REASON_CODE[r] for r in ("retention", "compaction"))
+_WRITE_LOSSES = frozenset(REASON_CODE[r] for r in ("acks-0", "acks-1", "unclean-election"))
 
 
 def check_log(trace: Trace, *, drained: bool = False, idempotent: bool = True,
@@ -94,10 +99,13 @@ class _LogCheck:
         app = tr.tables.get("appended")
         self.has_appended = app is not None
         if app is not None and len(app):
-            obs_msg.append(app["msg"])
-            obs_topic.append(app["channel"].astype(_I8))
-            obs_part.append(app["partition"].astype(_I8))
-            obs_off.append(app["offset"].astype(_I8))
+            a_msg, a_topic = app["msg"], app["channel"].astype(_I8)
+            a_part, a_off = app["partition"].astype(_I8), app["offset"].astype(_I8)
+            gone = _truncated_rows(tr, a_msg, a_topic, a_part, a_off)
+            obs_msg.append(a_msg[~gone])
+            obs_topic.append(a_topic[~gone])
+            obs_part.append(a_part[~gone])
+            obs_off.append(a_off[~gone])
         msg, topic, part, off = (np.concatenate(x) for x in (obs_msg, obs_topic, obs_part,
                                                              obs_off))
         keep = (off >= 0) & (part >= 0)
@@ -240,6 +248,12 @@ class _LogCheck:
         consumer = (dr["receiver"] >= 0) & np.isin(dr["reason"], list(_BROKER_DELETES))
         i, ok = self._index(dr["msg"][consumer])
         self.deleted[i[ok]] = dr["reason"][consumer][ok]
+        # lost on the producer's side (acknowledged, then gone from the log): a cause for every
+        # group, but not an excuse for the lost-write rule
+        self.write_lost = np.full(len(self.msgs), -1, dtype=_I8)
+        sent = (dr["receiver"] < 0) & np.isin(dr["reason"], list(_WRITE_LOSSES))
+        i, ok = self._index(dr["msg"][sent])
+        self.write_lost[i[ok]] = dr["reason"][sent][ok]
         # a record a consumer got and then lost (crash, offset reset) was not lost by the log
         excused = self.deleted >= 0
         i, ok = self._index(dr["msg"][dr["receiver"] >= 0])
@@ -378,6 +392,8 @@ class _LogCheck:
         cause[has_drop] = xr[x_sorted[drop_at[has_drop]]]
         broker = ~delivered & ~has_drop & (self.deleted[em] >= 0)
         cause[broker] = self.deleted[em][broker]
+        written = ~delivered & (cause < 0) & (self.write_lost[em] >= 0)
+        cause[written] = self.write_lost[em][written]
         missing = ~delivered & (cause < 0)
         reach_of = np.array([reach.get((a, b), -1) for a, b in zip(
             eg[missing].tolist(), self.r_pid[em[missing]].tolist(), strict=True)], dtype=_I8)
@@ -442,6 +458,18 @@ class _LogCheck:
         merged = _merge_ownership(self.findings)
         found = sorted(merged, key=lambda f: (not f.error, f.kind, f.receiver, f.cause))
         return CheckReport("log", tuple(found), summaries)
+
+
+def _truncated_rows(trace: Trace, msg: np.ndarray, topic: np.ndarray, part: np.ndarray,
+                    off: np.ndarray) -> np.ndarray:
+    """Which ``appended`` rows a leader change later truncated (``truncated`` table)."""
+    tr = trace.tables.get("truncated")
+    if tr is None or not len(tr) or not len(msg):
+        return np.zeros(len(msg), dtype=bool)
+    keys = composite_like([msg, topic, part, off],
+                          [tr["msg"], tr["channel"].astype(_I8), tr["partition"].astype(_I8),
+                           tr["offset"].astype(_I8)])
+    return np.isin(keys[0], keys[1])
 
 
 def _lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
