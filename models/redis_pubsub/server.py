@@ -646,28 +646,27 @@ class RedisPubSub:
         self._maybe_present(client)
 
     def _cmd_unsubscribe(self, client: Client, names: list[bytes], at: float) -> None:
-        if not names:
-            if not client._channels:
-                client._ack(at, "unsubscribe", None, client.subscription_count)
-            names = list(client._channels)
-        for channel in names:
-            if channel in client._channels:
-                del client._channels[channel]
-                self._unlink(self._channels, channel, client)
-                self._trace.event(at, "unsubscribe", client.name, channel=channel)
-            client._ack(at, "unsubscribe", channel, client.subscription_count)
+        self._unsubscribe(client, names, at, client._channels, self._channels, "unsubscribe")
 
     def _cmd_punsubscribe(self, client: Client, patterns: list[bytes], at: float) -> None:
-        if not patterns:
-            if not client._patterns:
-                client._ack(at, "punsubscribe", None, client.subscription_count)
-            patterns = list(client._patterns)
-        for pattern in patterns:
-            if pattern in client._patterns:
-                del client._patterns[pattern]
-                self._unlink(self._patterns, pattern, client)
-                self._trace.event(at, "punsubscribe", client.name, pattern=pattern)
-            client._ack(at, "punsubscribe", pattern, client.subscription_count)
+        self._unsubscribe(client, patterns, at, client._patterns, self._patterns, "punsubscribe")
+
+    def _unsubscribe(self, client: Client, names: list[bytes], at: float,
+                     mine: dict[bytes, None], table: dict[bytes, dict[Client, None]],
+                     kind: str) -> None:
+        """(P)UNSUBSCRIBE: one ack per name with the running count; with no names, one per
+        subscription held, or a single ``<kind> nil <count>`` when none is held."""
+        if not names:
+            if not mine:
+                client._ack(at, kind, None, client.subscription_count)
+            names = list(mine)
+        detail = "channel" if kind == "unsubscribe" else "pattern"
+        for name in names:
+            if name in mine:
+                del mine[name]
+                self._unlink(table, name, client)
+                self._trace.event(at, kind, client.name, **{detail: name})
+            client._ack(at, kind, name, client.subscription_count)
 
     def _unlink(self, table: dict[bytes, dict[Client, None]], key: bytes, client: Client) -> None:
         subs = table[key]
