@@ -173,7 +173,7 @@ def test_retries_after_a_leader_crash_duplicate_and_reorder_only_without_idempot
                      "max.in.flight.requests.per.connection": 5})
     r.produce(4.0, 6.0, 0.0002)  # 5 records/ms: several requests in flight at the crash
     r.group("g")
-    r.faults(*FaultSchedule.outage(broker_name(r.leader), at=5.0004, duration=20.0))
+    r.faults(*FaultSchedule.outage(broker_name(r.leader), at=5.001, duration=20.0))
     report = r.run(until=70)
     assert r.bulk.acked == len(r.bulk)  # retried until the new leader took them
     found = kinds(report)

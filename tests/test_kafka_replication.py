@@ -52,15 +52,30 @@ def cut_leader(part, at, until=None):
 def test_followers_copy_the_leader_and_the_hw_follows_the_slowest_isr_member():
     s, k, part = setup()
     p = k.producer({"linger.ms": 0})
-    send_every(s, p, 0.0, 1.0, 0.01)
-    s.run(until=1.1)
-    assert part.log_end_offset == 100
+    send_every(s, p, 0.0, 2.0, 0.01)
+    s.run(until=0.995)
+    # steady: the rounds' outcome is computed, not simulated (no event per fetch round)
+    assert part.log_end_offset == 100 and not k.replicating
     assert [part.replica_leo(b) for b in part.replicas] == [100, 100, 100]
     assert part.high_watermark == 100 and part.isr == part.replicas
-    # one fetch round per append and follower (plus idle long polls), never one per record
+    assert sum(fx.rounds for fx in k.controller.fetchers.values()) == 0
+    # any fault starts the rounds (here one that does not touch replication: latency between
+    # the producer and a follower): one per append and follower, never one per record
+    pair = (p.client_id, broker_name(part.replicas[1]))
+    FaultSchedule((Fault(1.0, "latency", pair, {"extra": 0.01}),
+                   Fault(2.05, "latency", pair, {"extra": 0.0}))).attach(s, k)
+    s.run(until=2.04)
+    assert k.replicating
+    s.run(until=2.1)
+    assert part.log_end_offset == 200 and part.high_watermark == 200
+    assert [part.replica_leo(b) for b in part.replicas] == [200, 200, 200]
     rounds = sum(fx.rounds for fx in k.controller.fetchers.values())
     assert 200 <= rounds <= 200 + 2 * 3
     assert step_violations(k) == []
+    # nothing is wrong and everyone has caught up: steady again
+    assert not k.replicating
+    kinds = [e.kind for e in s.trace.events if e.kind in ("replicating", "steady")]
+    assert kinds[0] == "replicating" and kinds[-1] == "steady"
 
 
 def test_a_cut_follower_holds_the_hw_until_it_leaves_the_isr_then_rejoins():

@@ -80,7 +80,9 @@ Faults: ``cluster.fault_targets()`` (``broker-0``… and every client's ``client
 cluster)``): broker ``crash`` / ``restart`` / ``pause``, link ``cut`` / ``heal`` / ``latency`` /
 ``loss`` between two brokers or a client and a broker. ``cluster.controller`` fences a silent
 broker after ``broker.session.timeout.ms`` and elects leaders; ``cluster.broker_ready(b)`` /
-``broker_live(b)`` / ``serves(partition, client)`` say who can answer now.
+``broker_live(b)`` / ``serves(partition, client)`` say who can answer now;
+``cluster.replicating`` is False while nothing is wrong (replication is then computed, not
+simulated round by round: see ``models.kafka.replication``).
 
 Other cluster helpers: ``cluster.client_id(kind, given="")`` (Kafka's generated client ids,
 ``consumer-1``…), ``cluster.partition(topic, index)`` (``UnknownTopicOrPartitionError`` if

@@ -271,7 +271,7 @@ class Partition(Replication):
         if record and cluster.tracing:
             cluster.appended.extend(msg=msg, channel=self.topic_id, partition=self.index,
                                     offset=np.arange(base, base + n), t=now)
-        self._appended()
+        self._appended(base, base + n)
         return AppendResult(base, now)
 
     # ---- deletions -----------------------------------------------------------------------
@@ -316,6 +316,8 @@ class KafkaCluster:
         self.controller = Controller(self)
         self.clients: dict[str, Any] = {}  # client.id -> producer or consumer (fault targets)
         self.all_ready = True  # no broker down or paused (the controller keeps it up to date)
+        self.replicating = False  # steady until the first fault (models.kafka.replication)
+        self.regime_listeners: list[Callable[[], None]] = []  # called when replicating starts
         self.broker_listeners: list[Callable[[int], None]] = []  # called when a broker dies
         self.keys = KeyRegistry()
         self.values: dict[int, bytes | None] = {}

@@ -34,6 +34,12 @@ Kafka behaviour reproduced (``shared/reference/kafka.md`` §3):
   between a client and a broker (``models.kafka.network``).
 - The group coordinator of a group lives on a broker; when that broker is fenced the
   coordinator moves (``models.kafka.group``).
+- Regimes (``models.kafka.replication``): the first fault switches the cluster from the steady
+  regime, where replication's outcome is computed, to simulated fetch rounds
+  (``replicate``); when no fault is left and every replica has caught up it switches back
+  (``maybe_steady``). Listeners in ``cluster.regime_listeners`` hear of the first switch
+  before anything moves (the producer arms request timeouts for answers that may now never
+  come).
 
 Not modelled: the controller quorum itself (it never fails and reaches every running broker;
 a broker cut off from everyone else stays registered), the ``AlterPartition`` and metadata
@@ -70,6 +76,44 @@ class Controller:
         self.elections = 0
         self.unclean_elections = 0
         self._expiry_started = False
+        self._steady_checked = -1.0
+
+    # ---- regimes ---------------------------------------------------------------------------
+    def replicate(self) -> None:
+        """Leave the steady regime (a fault is about to happen): set every follower's state as
+        the steady rule has it now and start the fetchers at the leaders."""
+        cluster = self.cluster
+        if cluster.replicating:
+            return
+        for listener in list(cluster.regime_listeners):
+            listener()  # e.g. a planned fast path hands over to events before anything moves
+        cluster.replicating = True
+        now = float(self.env.now)
+        for part in cluster.all_partitions():
+            part._enter_replicating(now)
+        for fx in self.fetchers.values():
+            if fx.parts:
+                fx.resume_at_leader()
+        cluster.trace.event(now, "replicating", "controller")
+
+    def quiet(self) -> bool:
+        """No fault in place: every broker up, running and unfenced, no link fault."""
+        cluster = self.cluster
+        return (cluster.all_ready and not cluster.net.faulty
+                and not any(b.fenced for b in cluster.brokers))
+
+    def maybe_steady(self, force: bool = False) -> None:
+        """Back to the steady regime once no fault is in place and every replica has caught
+        up (checked when a fault ends, and at most every 10 ms after fetch rounds)."""
+        cluster = self.cluster
+        now = float(self.env.now)
+        if not cluster.replicating or not self.quiet() or (
+                not force and now < self._steady_checked + 0.01):
+            return
+        self._steady_checked = now
+        if all(p.in_sync() for p in cluster.all_partitions()):
+            cluster.replicating = False
+            cluster.trace.event(now, "steady", "controller")
 
     def _update_ready(self) -> None:
         """Recompute ``cluster.all_ready`` (the fast path of the liveness questions)."""
@@ -108,6 +152,8 @@ class Controller:
         cluster = self.cluster
         while True:
             yield self.env.timeout(period)
+            if not cluster.replicating:
+                continue  # steady: every follower is caught up
             now = float(self.env.now)
             for part in cluster.all_partitions():
                 if part.leader >= 0 and len(part.isr) > 1 and cluster.broker_ready(part.leader):
@@ -137,6 +183,7 @@ class Controller:
         b = cluster.brokers[broker]
         if not b.up:
             return
+        self.replicate()
         now = float(self.env.now)
         b.up = False
         b.paused_until = 0.0
@@ -189,6 +236,7 @@ class Controller:
         b = cluster.brokers[broker]
         if b.up:
             return
+        self.replicate()
         if not b.fenced:
             self.fence(broker)  # the new incarnation's registration fences the old one
         b.up = True
@@ -215,12 +263,14 @@ class Controller:
                 fx.kick()
         if cluster.coordinator is not None and hasattr(cluster.coordinator, "broker_back"):
             cluster.coordinator.broker_back(broker)
+        self.maybe_steady(force=True)
 
     def pause(self, broker: int, duration: float) -> None:
         cluster = self.cluster
         b = cluster.brokers[broker]
         if not b.up:
             return
+        self.replicate()
         now = float(self.env.now)
         b.paused_until = max(b.paused_until, now + duration)
         self._update_ready()
@@ -249,6 +299,7 @@ class Controller:
         action = fault.action
         if isinstance(fault.target, tuple):
             a, b = fault.target
+            self.replicate()
             net = cluster.net
             if action == "cut":
                 net.cut(a, b, fault.params["direction"])
@@ -258,6 +309,7 @@ class Controller:
                 net.set_latency(a, b, fault.params["extra"])
             elif action == "loss":
                 net.set_loss(a, b, fault.params["p"])
+            self.maybe_steady(force=True)
             return
         broker = cluster.broker_id(fault.target)
         if broker is None:

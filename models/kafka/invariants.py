@@ -39,8 +39,8 @@ def step_violations(cluster: Any) -> list[str]:
         log = part.log
         leo, hw = log.log_end_offset, log.high_watermark
         for b in part.replicas:
-            if part.leo[b] > leo and b != part.leader:
-                out.append(f"W1 {name}: replica {b} has LEO {part.leo[b]} beyond the "
+            if part.replica_leo(b) > leo:
+                out.append(f"W1 {name}: replica {b} has LEO {part.replica_leo(b)} beyond the "
                            f"leader's {leo}")
         if part.leader >= 0:
             if part.leader not in part.isr:

@@ -167,6 +167,7 @@ class Producer:
         self.batches_sent = 0
         cluster.register_client(self.client_id, self)
         cluster.broker_listeners.append(self._broker_down)
+        cluster.regime_listeners.append(self._replicating)
 
     # ---- public API ----------------------------------------------------------------------
     def send(self, topic: str, value: Any = None, key: Any = None,
@@ -723,7 +724,7 @@ class Producer:
                     batch.partition.await_high_watermark(
                         result.base_offset + batch.count,
                         lambda error, r=result: self._covered(request, results, r, error))
-                if request.waiting:
+                if request.waiting and self.cluster.replicating:
                     self._time_out_later(request)  # the HW may never get there
                 return
         self._respond(request, results)
@@ -759,6 +760,13 @@ class Producer:
 
     def _time_out_later(self, request: _Request) -> None:
         self.sim.call_at(request.sent + self.request_timeout, self._on_request_timeout, request)
+
+    def _replicating(self) -> None:
+        """Faults begin: an ``acks=all`` answer may now never come, so requests waiting for
+        the HW time out after ``request.timeout.ms`` like any other (steady, they cannot)."""
+        for request in self._open:
+            if request.waiting:
+                self._time_out_later(request)
 
     def _broker_down(self, broker: int) -> None:
         """A broker died: its connections reset, so requests it has not answered fail

@@ -14,6 +14,16 @@ Kafka behaviour reproduced (``shared/reference/kafka.md`` §2.3, §3; ``Partitio
   ``replica.fetch.wait.max.ms`` (500 ms) has passed; the follower then appends what came and
   sends its next request straight away. So a record is on a waiting follower one link latency
   after the leader appended it, and the leader learns so one more latency later.
+- Two regimes, one behaviour. While nothing is wrong — every broker up, running and unfenced,
+  no link fault, every ISR complete — the cluster is *steady*: followers are caught up and
+  long-polling, so the outcome of the fetch rounds is known in advance (a record reaches the
+  followers one latency after its append, the HW covers it two latencies after) and is
+  computed instead of simulated: no event per round. The first fault switches the cluster to
+  *replicating*: each follower's LEO and what the leader knows of it are set from that rule at
+  that instant (``_enter_replicating``), and from then on the fetchers run round by round, as
+  above. Once every fault has healed and every replica has caught up again the cluster is
+  steady again. (The computed regime assumes a follower's fetch is always waiting at the leader;
+  with back-to-back appends a real follower can be mid-round, which adds up to two latencies.)
 - The leader learns a follower's LEO from the fetch offset of its requests, and keeps Kafka's
   ``lastCaughtUpTimeMs``: a fetch at the leader's LEO, or at the LEO the leader had at the
   follower's previous fetch, counts as caught up (``Replica.updateFetchStateOrThrow``).
@@ -102,6 +112,8 @@ class Replication:
         self._unreplicated: deque[tuple[int, int, Any, Any]] = deque()  # acks 0/1 above the HW
         self._fetchers: list[ReplicaFetcher] = []  # fetchers following this partition
         self.max_high_watermark = 0  # the highest HW ever exposed (checking.md W4's ghost)
+        # steady regime: (append time, start, end) of the appends of the last two latencies
+        self._recent: deque[tuple[float, int, int]] = deque()
         # (t, new LEO, records removed, HW before): every truncation of the log
         self.truncations: list[tuple[float, int, int, int]] = []
 
@@ -112,7 +124,21 @@ class Replication:
 
     def replica_leo(self, broker: int) -> int:
         """The LEO of ``broker``'s replica."""
-        return self.log.log_end_offset if broker == self.leader else self.leo[broker]
+        if broker == self.leader:
+            return self.log.log_end_offset
+        if self.cluster.replicating:
+            return self.leo[broker]
+        return self._steady_follower_leo(float(self.cluster.env.now))
+
+    def _steady_follower_leo(self, now: float) -> int:
+        """Steady regime: a follower has every record appended a latency ago or earlier."""
+        reach = now - self.cluster.latency
+        leo = self.log.log_end_offset
+        for t, start, end in self._recent:
+            if t > reach:
+                return start
+            leo = end
+        return leo
 
     def truncations_below_hw(self) -> list[tuple[float, int, int, int]]:
         """Truncations that removed committed records (checking.md W6)."""
@@ -123,13 +149,58 @@ class Replication:
         return len(self.isr) < int(self.log.config["min.insync.replicas"])
 
     # ---- the leader appended ---------------------------------------------------------------
-    def _appended(self) -> None:
-        """After an append on the leader: wake waiting followers; alone in the ISR, move the HW."""
-        for fetcher in self._fetchers:
-            if fetcher.phase == "poll":
-                fetcher.wake()
+    def _appended(self, start: int, end: int) -> None:
+        """After an append of ``[start, end)`` on the leader: alone in the ISR, move the HW;
+        else, replicating, wake the waiting followers, or, steady, move the HW two latencies
+        from now (see the module docstring)."""
         if len(self.isr) == 1:
             self._maybe_advance_hw()
+            return
+        cluster = self.cluster
+        if cluster.replicating:
+            for fetcher in self._fetchers:
+                if fetcher.phase == "poll":
+                    fetcher.wake()
+            return
+        now = float(cluster.env.now)
+        recent = self._recent
+        horizon = now - 2.0 * cluster.latency
+        while recent and recent[0][0] < horizon:
+            recent.popleft()
+        recent.append((now, start, end))
+        cluster.sim.call_at(now + 2.0 * cluster.latency, self._steady_hw, end)
+
+    def _steady_hw(self, end: int) -> None:
+        """Steady regime: the followers' next fetches told the leader they have ``end``."""
+        if not self.cluster.replicating and end > self.log.high_watermark \
+                and not self.under_min_isr:
+            self._set_high_watermark(min(end, self.log.log_end_offset))
+
+    def _enter_replicating(self, now: float) -> None:
+        """Leave the steady regime: each follower's LEO, and what the leader knows of it, as the
+        steady rule has them now (the HW moves pending for later are dropped: the fetchers
+        will move it)."""
+        got = self._steady_follower_leo(now)
+        hw = self.log.high_watermark
+        leo = self.log.log_end_offset
+        for b in self.replicas:
+            if b != self.leader:
+                self.leo[b] = got
+                self._seen[b] = hw
+                self._caught_up[b] = now
+                self._last_fetch_leo[b] = leo
+                self._last_fetch_t[b] = now
+        self._recent.clear()
+
+    def in_sync(self) -> bool:
+        """Every replica in the ISR and caught up, and the leader knows it (steady again)."""
+        if self.leader < 0 or len(self.isr) != len(self.replicas):
+            return False
+        leo = self.log.log_end_offset
+        if self.log.high_watermark != leo and not self.under_min_isr:
+            return False
+        return all(self.leo[b] == leo and self._seen[b] == leo
+                   for b in self.replicas if b != self.leader)
 
     def _track_unreplicated(self, base: int, end: int, producer: Any, batch: Any) -> None:
         """Remember an ``acks=0``/``acks=1`` batch until the HW covers it (to trace its loss
@@ -331,11 +402,8 @@ class ReplicaFetcher:
         self._sent = 0.0
         self._offsets: dict[Partition, int] = {}
         self._woken = False
-        if at_leader:  # the first request is already waiting at the leader
-            self._round = 1
-            self.phase = "request"
-            self._sent = float(self.env.now)
-            self.env.timeout(0).callbacks.append(lambda _e: self._at_leader(1))
+        if at_leader and cluster.replicating:  # its first request is waiting at the leader
+            self.resume_at_leader()
 
     def __repr__(self) -> str:
         return (f"ReplicaFetcher({self.follower} <- {self.leader}, {len(self.parts)} "
@@ -350,6 +418,15 @@ class ReplicaFetcher:
     def remove(self, part: Partition) -> None:
         if self.parts.pop(part, 0) is None:
             part._fetchers.remove(self)
+
+    def resume_at_leader(self) -> None:
+        """Start replicating as a follower that was long-polling the leader (the steady
+        regime's assumption): its request is at the leader now."""
+        self._round += 1
+        r = self._round
+        self.phase = "request"
+        self._sent = float(self.env.now)
+        self.env.timeout(0).callbacks.append(lambda _e: self._at_leader(r))
 
     def kick(self) -> None:
         """Something changed (a partition joined, a broker came back or died): an idle
@@ -370,8 +447,8 @@ class ReplicaFetcher:
     # ---- the round ---------------------------------------------------------------------------
     def _start(self) -> None:
         cluster = self.cluster
-        if not self.parts:
-            self.phase = "idle"
+        if not self.parts or not cluster.replicating:
+            self.phase = "idle"  # nothing to fetch, or steady: rounds are computed
             return
         resume = cluster.broker_resume_at(self.follower)
         if resume == INF:
@@ -429,6 +506,7 @@ class ReplicaFetcher:
             self._answer(r)
         else:
             self.sim.call_at(now + self.wait_max, self._answer, r)
+            cluster.controller.maybe_steady()  # caught up, and now the leader knows it
 
     def _register(self, now: float) -> bool:
         """The leader reads the fetch offsets of the partitions it leads; True if it has
@@ -480,4 +558,5 @@ class ReplicaFetcher:
             if part.leader_epoch == epoch and part in self.parts:
                 part._replicated(self.follower, end)
         self.rounds += 1
+        self.cluster.controller.maybe_steady()
         self._start()
