@@ -253,7 +253,8 @@ def _faulty(model: str) -> bool:
 def plot(results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     first = results[0]
     rows = table(first)
-    rates = sorted({row["model"].rsplit(" faults=", 1)[1] for row in rows})
+    rates = sorted({row["model"].rsplit(" faults=", 1)[1] for row in rows},
+                   key=lambda r: float(r.removesuffix("/s")))
     fig = Figure(figsize=(11.0, 0.32 * len(rows) + 1.6), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     names = [row["model"] for row in rows]
