@@ -72,8 +72,12 @@ from models.kafka.errors import (
     RecordTooLargeError,
 )
 from models.kafka.partitioner import StickyPartitioner, partitions_for_hashes
+from models.kafka.planner import Planner
 from models.kafka.records import RecordMetadata
 from sim.trace import REASON_CODE
+
+
+_NO_ROOM = object()  # _peek: the next feed batch does not fit in the request
 
 
 class _Request:
@@ -140,6 +144,10 @@ class Producer:
         self._closed = False
         self.requests_sent = 0
         self.batches_sent = 0
+        self._acks0_travelling = 0  # acks=0 requests on the wire (the leader has not seen them)
+        self._planner = Planner(self)
+        self.sim.on_sync(self._planner.sync)
+        cluster.link.watch(self._planner.leave)
 
     # ---- public API ----------------------------------------------------------------------
     def send(self, topic: str, value: Any = None, key: Any = None,
@@ -164,6 +172,7 @@ class Producer:
         except KafkaError as err:
             event.fail(err)
             return event
+        self._planner.leave()  # send() batches are the event path's
         now = env.now
         msg = self._trace.new_message_id()
         key_id = -1 if kbytes is None else self.cluster.keys.id(kbytes)
@@ -213,6 +222,11 @@ class Producer:
         if n == 0:
             bulk.done.succeed(bulk)
             return bulk
+        planner = self._planner
+        fast = planner.active
+        if fast:  # new records may join batches planned after now: re-plan from now
+            planner.epoch += 1
+            planner.revoke(self.env.now)
         order = np.argsort(parts, kind="stable")
         bounds = np.searchsorted(parts[order], np.arange(len(t.partitions) + 1))
         for p in range(len(t.partitions)):
@@ -224,12 +238,17 @@ class Producer:
                 pq.feeds.append(Feed(bulk, idx, times[idx], cum, bulk.msg[idx], sizes[idx],
                                      key_ids[idx]))
                 self._refresh(pq)
-        self._wake_at(float(times[0]))
+        if fast:
+            planner.replan()
+        else:
+            self._wake_at(float(times[0]))
+            planner.maybe_start()
         return bulk
 
     def flush(self) -> simpy.Event:
         """Event that succeeds when every record sent so far is acknowledged or failed; all
         batches are sent without waiting for ``linger.ms`` meanwhile."""
+        self._planner.leave()
         event = self.env.event()
         self._flush_waiters.append((self.env.now, event))
         self._check_flush()
@@ -403,10 +422,17 @@ class Producer:
             self._wake()
         elif t < self._timer_at:
             self._timer_at = t
-            self.env.timeout(t - now).callbacks.append(self._on_timer)
+            self.env.timeout(t - now).callbacks.append(lambda _e: self._on_timer_at(t))
 
     def _on_timer(self, _event) -> None:
         if self.env.now >= self._timer_at:
+            self._timer_at = float("inf")
+        self._run_sender()
+
+    def _on_timer_at(self, t: float) -> None:
+        # ``now + (t - now)`` can land an ulp before ``t``: this timer is spent all the same,
+        # so the sender may set it again (else a batch ready at ``t`` would wait forever)
+        if t == self._timer_at or self.env.now >= self._timer_at:
             self._timer_at = float("inf")
         self._run_sender()
 
@@ -416,6 +442,8 @@ class Producer:
 
     def _run_sender(self) -> None:
         """One pass of Kafka's ``Sender.sendProducerData``: expire, then drain ready brokers."""
+        if self._planner.active:
+            return  # the planner sends the bulk feeds (models.kafka.planner)
         now = self.env.now
         if now >= self._expire_at:
             self._expire(now)
@@ -438,6 +466,7 @@ class Producer:
                         next_t = pq.ready_at
         if next_t < float("inf"):
             self._wake_at(next_t)
+        self._planner.maybe_start()
 
     def _drain(self, broker: int, pqs: list[PartitionQueue], now: float) -> list[ProducerBatch]:
         """Head batches of the broker's partitions for one request (``drainBatchesForOneNode``),
@@ -450,11 +479,11 @@ class Producer:
         cut: list[ProducerBatch] = []
         for i in range(n):
             pq = pqs[(start + i) % n]
-            batch = self._peek(pq, now)
+            batch = self._peek(pq, now, self.max_request_size - size if out else None)
             if batch is None:
                 continue
-            if out and size + batch.nbytes > self.max_request_size:
-                break
+            if batch is _NO_ROOM or (out and size + batch.nbytes > self.max_request_size):
+                break  # it stays for the next request (drainBatchesForOneNode)
             if not (pq.queue and pq.queue[0] is batch):
                 cut.append(batch)  # freshly cut from a bulk feed: sent now
             self._take(pq, batch)
@@ -464,7 +493,10 @@ class Producer:
             self._trace_published(cut)
         return out
 
-    def _peek(self, pq: PartitionQueue, now: float) -> ProducerBatch | None:
+    def _peek(self, pq: PartitionQueue, now: float,
+              room: int | None = None) -> ProducerBatch | object | None:
+        """The partition's next batch to drain now, if any; ``_NO_ROOM`` when it would have
+        to be cut from a bulk feed but does not fit in ``room`` bytes (nothing is cut then)."""
         queue = pq.queue
         if queue:
             head = queue[0]
@@ -478,7 +510,10 @@ class Producer:
                 end = feed.arrived(now)
                 if end <= feed.pos:
                     return None
-                return self._cut(pq.part, feed, feed.cut(end, self.batch_size))
+                end = feed.cut(end, self.batch_size)
+                if room is not None and feed.cum[end] - feed.cum[feed.pos] > room:
+                    return _NO_ROOM
+                return self._cut(pq.part, feed, end)
             feeds.popleft()
         return None
 
@@ -557,6 +592,7 @@ class Producer:
         if self.acks == "0":
             self._complete_all(batches, [(-1, -1.0)] * len(batches))
             if link.delivers():
+                self._acks0_travelling += 1
                 env.timeout(link.delay()).callbacks.append(
                     lambda _e, b=batches: self._arrive_acks0(b))
             return
@@ -588,7 +624,9 @@ class Producer:
         return results
 
     def _arrive_acks0(self, batches: list[ProducerBatch]) -> None:
+        self._acks0_travelling -= 1
         self._append_all(batches, "0")
+        self._planner.maybe_start()
 
     def _arrive(self, request: _Request) -> None:
         """The leader handles the request; the response leaves when acks allow."""
