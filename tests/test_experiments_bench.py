@@ -77,3 +77,10 @@ def test_a_case_naming_an_unknown_baseline_is_a_registry_error(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(RegistryError, match="did you mean 'naive-redis-fanout'"):
         all_bench_cases(["bad_bench"])
+
+
+def test_kafka_groups_case_delivers_every_record_to_both_groups():
+    from experiments.scenarios.bench_cases import kafka_groups
+
+    outcome = kafka_groups(2000, rate=500.0)  # 4 s: the groups join after their 3 s delay
+    assert outcome.deliveries == 4000 and outcome.trace_bytes > 0
