@@ -76,7 +76,6 @@ from models.kafka.planner import Planner
 from models.kafka.records import RecordMetadata
 from sim.trace import REASON_CODE
 
-
 _NO_ROOM = object()  # _peek: the next feed batch does not fit in the request
 
 
