@@ -336,11 +336,15 @@ class Partition:
         bounds = b.bounds[i:j + 1]
         lo, hi = int(bounds[0]), int(bounds[-1])
         at = b.at[i:j]
-        ts = b.ts[lo:hi]
         counts = bounds[1:] - bounds[:-1]
         if self._log_append_time:
             ts = np.repeat(at, counts)
-        bases = log.append_many(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi], bounds, at)
+            top = float(at[-1])
+        else:
+            ts = b.ts[lo:hi]
+            top = float(ts[-1]) if b.sorted else None
+        bases = log.append_many(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi], bounds, at,
+                                b.csize[lo:hi + 1], top)
         b.base[i:j] = bases
         b.applied = j
         ends = bases + counts
@@ -348,9 +352,10 @@ class Partition:
             history = self._producers.get(b.pid)
             if history is None:
                 history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
-            for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
-                seq = int(b.seq[q])
-                history.append((seq, seq + int(ends[q - i] - bases[q - i]) - 1, int(bases[q - i])))
+            q0 = max(0, j - i - NUM_BATCHES_TO_RETAIN)
+            for seq, n, base in zip(b.seq[i + q0:j].tolist(), counts[q0:].tolist(),
+                                    bases[q0:].tolist(), strict=True):
+                history.append((seq, seq + n - 1, base))
         hw_at = b.hw_at[i:j]
         m = j - i if hw_at[-1] <= now else int(hw_at.searchsorted(now, side="right"))
         if m and hw_ok:

@@ -29,8 +29,8 @@ class Inbound:
     batch's base offset when it is appended; ``applied`` counts batches appended so far.
     """
 
-    __slots__ = ("applied", "at", "base", "bounds", "hw_at", "k", "key", "msg", "pid", "seq",
-                 "size", "ts")
+    __slots__ = ("applied", "at", "base", "bounds", "csize", "hw_at", "k", "key", "msg", "pid",
+                 "seq", "size", "sorted", "ts")
 
     def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
                  ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
@@ -47,6 +47,9 @@ class Inbound:
         self.k = len(at)
         self.applied = 0
         self.base = np.full(self.k, -1, dtype=np.int64)
+        self.csize = np.zeros(len(size) + 1, dtype=np.int64)  # bytes before each row
+        np.cumsum(size, out=self.csize[1:])
+        self.sorted = bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())  # timestamps in order
 
     def next_at(self) -> float:
         """Arrival time of the next batch not yet appended (inf when none)."""

@@ -209,7 +209,8 @@ class Log:
         return base
 
     def append_many(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
-                    key: np.ndarray | None, bounds: np.ndarray, at: np.ndarray) -> np.ndarray:
+                    key: np.ndarray | None, bounds: np.ndarray, at: np.ndarray,
+                    csize: np.ndarray | None = None, top: float | None = None) -> np.ndarray:
         """Append ``k`` record batches in one call, batch ``j`` being rows
         ``bounds[j]:bounds[j+1]`` appended at time ``at[j]`` (non-decreasing); return their base
         offsets.
@@ -220,6 +221,8 @@ class Log:
         cost is per segment rolled, not per batch. The batches must be valid (``append``'s
         checks: within ``max.message.bytes`` and ``segment.bytes``, keys on compacted topics);
         callers check that beforehand. Values are never null on this path (bulk records).
+        ``csize`` (running byte totals of ``size`` from a leading 0) and ``top`` (the largest
+        timestamp) may be passed when the caller has them already.
         """
         k = len(at)
         if k == 0:
@@ -233,13 +236,17 @@ class Log:
         r = self._n
         end = r + n
         cum = self._cum
-        np.cumsum(size, out=cum[r + 1:end + 1])
-        cum[r + 1:end + 1] += cum[r]
+        if csize is None:
+            np.cumsum(size, out=cum[r + 1:end + 1])
+            cum[r + 1:end + 1] += cum[r]
+        else:
+            np.add(csize[1:], int(cum[r]) - int(csize[0]), out=cum[r + 1:end + 1])
         total = int(cum[end] - cum[r])
         base = self.log_end_offset
         seg = self.segments[-1]
         rts = seg.roll_timestamp
-        top = float(timestamp.max())
+        if top is None:
+            top = float(timestamp.max())
         if (seg.nbytes + total <= self.segment_bytes and rts is not None and rts >= 0
                 and top - rts <= self.segment_s - seg.jitter):
             # no batch can roll the segment (the common case): one update
