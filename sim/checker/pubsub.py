@@ -8,6 +8,15 @@ copy per matching subscription (a channel subscription plus each matching patter
 then ``pmessage``). Each entitled copy must be delivered once or dropped with a reason
 (**conservation**); nothing else may be delivered.
 
+Several servers (a primary and its replicas, which run every PUBLISH again when it comes down
+the replication stream): ``redis_publish`` then has one row per (message, server that ran it)
+with a ``server`` column (ids of ``trace.servers``), and each ``connect`` event names its
+server. A connection is owed what *its own* server executed while it was subscribed there —
+entitlement is per (server, channel) — and PUBLISH's reply is checked per server. A message
+a replica never ran (lost on the replication link, refused while no primary was up) is owed to
+nobody there; the drops the model records for it show as ``missed-while-away`` with their
+cause. Traces without the column or the names are one server, as before.
+
 Reads ``published`` (send time, channel), ``redis_publish`` (execution time, PUBLISH's reply;
 -1 = refused), ``delivered`` (``via`` -1 for a channel subscription, else the pattern's
 ``subscriptions`` id), ``dropped`` (reason) and the control events (:mod:`sim.checker.windows`).
@@ -42,6 +51,7 @@ from sim.checker.arrays import (
     expand_ranges,
     first_per_group,
     grouped_searchsorted,
+    isin_sorted,
     quantiles_by_group,
     rank_in_group,
     running_max_in_group,
@@ -243,11 +253,25 @@ class _PubSubCheck:
         next_ok = (after < len(sk)) & (sk[nxt] == q_key) if len(sk) else prev_ok
         next_start = np.where(next_ok, ss[nxt] if len(ss) else 0.0, np.inf)
         late = prev_ok & (self.d_t[stray] < next_start)
+        # with several servers: a window on a server that never ran this PUBLISH owes nothing
+        near = np.where(prev_ok, order[np.maximum(after - 1, 0)] if len(order) else 0,
+                        order[nxt] if len(order) else 0)
+        if len(stray) and len(order) and (w.server >= 0).any():
+            x_key, q = composite_like([self.x_msg, self.x_srv + 1],
+                                      [self.d_idx[stray], w.server[near] + 1])
+            ran = isin_sorted(np.sort(x_key), q)
+            elsewhere = (prev_ok | next_ok) & ~ran
+            self._emit("phantom", stray[elsewhere],
+                       detail="its connection's server never executed the PUBLISH")
+            late, next_ok = late & ~elsewhere, next_ok & ~elsewhere
+            stray_ok = ~elsewhere
+        else:
+            stray_ok = np.ones(len(stray), dtype=bool)
         leak = ~late & next_ok
         self._emit("post-unsubscribe", stray[late],
                    detail="delivered after the subscription had ended")
         self._emit("history-leak", stray[leak])
-        self._emit("misrouted", stray[~late & ~leak],
+        self._emit("misrouted", stray[~late & ~leak & stray_ok],
                    detail="it never held a matching subscription")
 
     def _emit(self, kind: str, rows: np.ndarray, *, detail: str = "") -> None:
