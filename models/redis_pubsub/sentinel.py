@@ -123,7 +123,6 @@ class Sentinel:
         message), each to the primary of the moment it is sent."""
         times = np.asarray(times, dtype=np.float64)
         n = len(times)
-        names: list[bytes] = []
         index: dict[bytes, int] = {}
         chan = np.fromiter((index.setdefault(_encode(c), len(index)) for c in channels),
                            dtype=np.int64, count=n)

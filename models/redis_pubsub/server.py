@@ -19,6 +19,10 @@ What it reproduces (Redis 7, ``src/pubsub.c`` and ``src/networking.c``; facts an
   dropping below it resets the timer only when a check sees it. A cut client loses everything it
   had not read and all its subscriptions; every lost copy is traced with its reason.
 - **A restart loses everything in flight** and every subscription; PUBLISH fails while it is down.
+- **Replicas** (``REPLICAOF``, :meth:`RedisPubSub.replicaof`) run every PUBLISH their primary
+  executes, one replication-link latency later, for their own subscribers; a PUBLISH sent to a
+  replica stays there (:mod:`models.redis_pubsub.replication`; failover in
+  :mod:`models.redis_pubsub.sentinel`).
 
 How it stays fast: publishes from workloads are fed in as arrays ahead of time and executed in
 batches between control events (a SUBSCRIBE, a disconnect, a limit being hit); a subscriber's
