@@ -172,3 +172,22 @@ def test_same_seed_and_schedule_give_the_same_trace():
             assert np.array_equal(values, b.tables[name][col]), (name, col)
     assert a.events == b.events
     assert a.events_of("failover")  # the schedule did trigger at least one failover
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_crashes_of_either_server_keep_every_copy_accounted_for(seed):
+    s, primary, replica, sentinel = _pair(seed=seed, down_after=1.5, failover_delay=0.5)
+    sentinel.subscriber("p", ["c"], patterns=["c*"], reconnect_delay=0.2, service=0.0003)
+    sentinel.subscriber("r", ["c"], on=replica, reconnect_delay=0.3)
+    plain = primary.connect("plain")  # not Sentinel-aware: stays with its server
+    plain.execute("SUBSCRIBE", "c")
+    times = np.cumsum(s.rng("arrivals").exponential(1 / 1000, 15_000))
+    sentinel.feed(times, ["c"] * len(times), 300)
+    FaultSchedule.random(s.rng("faults"), ["primary", "replica"], rate=0.4, duration=12,
+                         downtime=(0.5, 4.0)).attach(s, sentinel)
+    s.run(until=times[-1] + 3)
+    from models.redis_pubsub.glob import stringmatch
+
+    report = check_pubsub(s.trace, stringmatch, drained=True)
+    assert report.ok, report.explain()
+    assert sum(x.duplicated for x in report.receivers) == 0

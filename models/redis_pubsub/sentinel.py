@@ -78,6 +78,7 @@ class Sentinel:
         self._switch_at = math.inf  # when publishers go to ``_next`` instead of ``master``
         self._next: RedisPubSub | None = None
         self._attempt = 0
+        self._down_since = -math.inf
         self._watch(primary)
 
     def _watch(self, server: RedisPubSub) -> None:
@@ -158,18 +159,30 @@ class Sentinel:
     # ------------------------------------------------------------------ failover
     def _on_state(self, server: RedisPubSub, what: str, at: float) -> None:
         if what == "down" and server is self.master:
-            candidate = next((r for r in server.replicas if self.sim.now >= r.down_until), None)
-            if candidate is None:
-                return  # nothing to promote: the primary stays down until it restarts
-            self._attempt += 1
-            self._switch_at = at + self.down_after + self.failover_delay
-            self._next = candidate
-            self.sim.call_at(self._switch_at, self._failover, server, self._attempt)
+            self._down_since = at
+            self._plan(at + self.down_after + self.failover_delay)
         elif what == "up" and server is self.master:
             self._switch_at, self._next = math.inf, None  # back before the failover
-        elif what == "up" and server.primary is None and server is not self.master:
-            # the old primary is back, empty and a primary: Sentinel makes it a replica
-            self._reconfigure(server, self.master)
+            self._attempt += 1
+        elif what == "up":
+            if server.primary is None:
+                # the old primary is back, empty and a primary: Sentinel makes it a replica
+                self._reconfigure(server, self.master)
+            master = self.master
+            if self.sim.now < master.down_until and self._next is None:
+                # the primary is still down and now there is a replica to promote
+                self._plan(max(self.sim.now, self._down_since + self.down_after)
+                           + self.failover_delay)
+
+    def _plan(self, when: float) -> None:
+        """Promote a replica of the (down) primary at ``when``, if one is up."""
+        now = self.sim.now
+        candidate = next((r for r in self.master.replicas if now >= r.down_until), None)
+        if candidate is None:
+            return  # nothing to promote: wait for a replica or for the primary to restart
+        self._attempt += 1
+        self._switch_at, self._next = when, candidate
+        self.sim.call_at(when, self._failover, self.master, self._attempt)
 
     def _failover(self, old: RedisPubSub, attempt: int) -> None:
         now = self.sim.now
