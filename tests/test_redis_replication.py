@@ -90,6 +90,9 @@ def test_failover_loses_exactly_the_gap_and_what_was_on_the_link():
     assert by["p"].lost == {"server-restart": 1}
     assert by["p"].away == {"server-restart": 32_000 + 100}
     assert (by["p"].delivered, by["r"].delivered) == (60_000 - 32_101, 60_000 - 32_501)
+    text = report.explain()
+    assert "r missed 32 000 messages that its server never ran (no-primary)" in text
+    assert "r missed 500 messages while it was not subscribed (failover)" in text
     assert by["p"].duplicated == by["r"].duplicated == 0
     assert by["p"].out_of_order == by["r"].out_of_order == 0
     sent = dict(zip(s.trace.published["msg"].tolist(), s.trace.published["t"].tolist(),
