@@ -194,3 +194,10 @@ def test_random_crashes_of_either_server_keep_every_copy_accounted_for(seed):
     report = check_pubsub(s.trace, stringmatch, drained=True)
     assert report.ok, report.explain()
     assert sum(x.duplicated for x in report.receivers) == 0
+
+
+def test_a_cut_of_the_replication_link_is_refused_clearly():
+    s, _primary, _replica, sentinel = _pair()
+    FaultSchedule.partition("primary", "replica", at=1, duration=1).attach(s, sentinel)
+    with pytest.raises(ValueError, match="replication link"):
+        s.run(until=2)

@@ -888,7 +888,12 @@ class RedisPubSub:
         a, b = fault.target
         if self.name not in (a, b):
             raise ValueError(f"link faults need the server {self.name!r} as one end: {fault}")
-        client = self._clients[b if a == self.name else a]
+        other = b if a == self.name else a
+        if other not in self._clients:
+            raise ValueError(f"link faults between {self.name!r} and {other!r} are not "
+                             "modelled: only the links between the server and its clients "
+                             "(not the replication link between two servers)")
+        client = self._clients[other]
         pipe, now = client._pipe, self.sim.now
         self._flush(now)
         if fault.action == "cut":
