@@ -35,7 +35,8 @@ def run(fast, w):
         config = {"group.id": f"g{spec['group']}", "client.id": f"c{i}",
                   "auto.offset.reset": "earliest", "max.poll.records": spec["max_records"],
                   "fetch.max.wait.ms": spec["max_wait"], "session.timeout.ms": 6000,
-                  "heartbeat.interval.ms": 1000, "request.timeout.ms": 400}
+                  "heartbeat.interval.ms": 1000, "request.timeout.ms": 400,
+                  "fetch.min.bytes": spec.get("min_bytes", 1)}
         processing = spec["processing"]
         if processing == "random":
             def processing(rng, n):
@@ -104,6 +105,7 @@ loop_specs = st.fixed_dictionaries({
     "processing": st.sampled_from([0.0, 0.0003, "random"]),
     "max_records": st.sampled_from([3, 500]),
     "max_wait": st.sampled_from([1, 500]),
+    "min_bytes": st.sampled_from([1, 1, 5000]),
     "poll_ms": st.sampled_from([2, 100]),
     "start": st.sampled_from([0.0, 0.0137, 0.5]),
     "crash_at": st.sampled_from([None, None, 0.0213, 0.3]),

@@ -320,13 +320,14 @@ class Fetcher:
     def _fetch_ready(wanted: list[tuple[PartitionState, int, int]], min_bytes: int) -> bool:
         total = 0
         for st, _, off in wanted:
-            log = st.part
+            part = st.part
+            log = part.log  # settled once (the partition's offsets are its log's)
             if off < log.log_start_offset or off > log.log_end_offset:
                 return True  # an error answers at once
             if log.high_watermark > off:
                 if min_bytes <= 1:
                     return True
-                total += log.available_bytes(off)
+                total += part.available_bytes(off)
                 if total >= min_bytes:
                     return True
         return min_bytes <= 0
