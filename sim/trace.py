@@ -67,6 +67,8 @@ _CORE_SCHEMAS: dict[str, dict[str, str]] = {
 
 def _is_array(value: object) -> bool:
     """Whether an ``extend`` column is an array (else a scalar to broadcast)."""
+    if isinstance(value, int | float):
+        return False
     if isinstance(value, np.ndarray):
         return value.ndim > 0
     return isinstance(value, list | tuple) or bool(np.ndim(value))

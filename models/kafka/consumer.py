@@ -134,6 +134,7 @@ class Consumer(Fetcher, Membership):
         self._assigned: dict[TopicPartition, PartitionState] = {}
         self._ready: deque[PartitionState] = deque()
         self._fetching = False
+        self._fetch_engine: Callable[[list], None] | None = None  # see models.kafka.fastloop
         self._wake: simpy.Event | None = None
         self._member_id: str | None = None
         self._generation = -1

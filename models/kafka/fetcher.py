@@ -228,7 +228,10 @@ class Fetcher:
         if wanted:
             self._fetching = True
             self.stats["fetches"] += 1
-            self.env.process(self._fetch(wanted))
+            if self._fetch_engine is not None:
+                self._fetch_engine(wanted)  # the loop's callback fast path (models.kafka.fastloop)
+            else:
+                self.env.process(self._fetch(wanted))
 
     def _fetch(self, wanted: list[tuple[PartitionState, int, int]]):
         """One Fetch request: over the link, long-poll on the broker, back over the link."""
@@ -251,9 +254,22 @@ class Fetcher:
                 break
             waits = [st.part.wait_for_data() for st, _, _ in wanted]
             yield env.any_of([*waits, env.timeout(deadline - env.now)])
+        answered = float(env.now)
+        answers = self._fetch_answers(wanted)
+        if self._lost():
+            yield env.timeout(max(0.0, sent + self._request_timeout - env.now))
+            self._fetching = False
+            self._wakeup()
+            return
+        yield env.timeout(link.delay())
+        self._fetch_apply(answers, answered)
+
+    def _fetch_answers(self, wanted: list[tuple[PartitionState, int, int]]) -> list[tuple]:
+        """The broker answers a fetch now: per wanted partition a batch, an error or nothing."""
+        cluster = self.cluster
+        me = self.client_id
         budget = self._fetch_max_bytes
         answers = []
-        answered = float(env.now)
         for st, epoch, off in wanted:
             part = st.part
             if not cluster.serves(part, me):  # NotLeaderOrFollower: metadata, next fetch
@@ -274,17 +290,15 @@ class Fetcher:
                 answers.append((st, epoch, off, batch, None))
             except OffsetOutOfRangeError as error:
                 answers.append((st, epoch, off, None, error))
-        if self._lost():
-            yield env.timeout(max(0.0, sent + self._request_timeout - env.now))
-            self._fetching = False
-            self._wakeup()
-            return
-        yield env.timeout(link.delay())
+        return answers
+
+    def _fetch_apply(self, answers: list[tuple], answered: float) -> None:
+        """The fetch response arrives now: buffer the batches, handle errors, wake ``poll()``."""
         self._fetching = False
         if self._closed:
             return
         assigned = self._assigned
-        now = float(env.now)
+        now = float(self.env.now)
         for st, epoch, off, batch, error in answers:
             if assigned.get(st.tp) is not st or st.epoch != epoch or st.position != off:
                 continue  # revoked, sought or reset meanwhile: Kafka drops such responses
@@ -306,13 +320,14 @@ class Fetcher:
     def _fetch_ready(wanted: list[tuple[PartitionState, int, int]], min_bytes: int) -> bool:
         total = 0
         for st, _, off in wanted:
-            log = st.part
+            part = st.part
+            log = part.log  # settled once (the partition's offsets are its log's)
             if off < log.log_start_offset or off > log.log_end_offset:
                 return True  # an error answers at once
             if log.high_watermark > off:
                 if min_bytes <= 1:
                     return True
-                total += log.available_bytes(off)
+                total += part.available_bytes(off)
                 if total >= min_bytes:
                     return True
         return min_bytes <= 0

@@ -257,12 +257,19 @@ class Group:
         trace = self.coordinator.trace
         now = float(self.coordinator.env.now)
         channels = trace.channels
-        table = trace.committed
+        stored = self.offsets
+        at = self.committed_at
+        topics, parts, values = [], [], []
         for tp, offset in offsets.items():
-            self.offsets[tp] = int(offset)
-            self.committed_at[tp] = now
-            table.append(receiver=receiver, channel=channels.id(tp.topic),
-                         partition=tp.partition, offset=int(offset), t=now)
+            offset = int(offset)
+            stored[tp] = offset
+            at[tp] = now
+            topics.append(channels.id(tp.topic))
+            parts.append(tp.partition)
+            values.append(offset)
+        if values:  # one row per partition, in the request's order
+            trace.committed.extend(receiver=receiver, channel=topics, partition=parts,
+                                   offset=values, t=now)
         return None
 
     def committed(self, tp: TopicPartition) -> int | None:

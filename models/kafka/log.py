@@ -88,6 +88,7 @@ class Log:
         self._cum = np.zeros(cap + 1, dtype=np.int64)  # _cum[i] = bytes of rows before row i
         self._horizon: np.ndarray | None = None  # tombstone delete horizons (compacted topics)
         self._arange = np.arange(4096, dtype=np.int64)
+        self._empty: tuple[np.ndarray, ...] | None = None  # read()'s empty columns
         self._head = 0  # first live row
         self._n = 0  # end of live rows
         self.segments: list[Segment] = [self._new_segment(0, now)]
@@ -373,6 +374,15 @@ class Log:
                 partition=self.name, offset=offset, log_start_offset=self.log_start_offset,
                 log_end_offset=self.log_end_offset)
         limit = self.high_watermark if upto is None else min(upto, self.log_end_offset)
+        if limit <= offset:  # nothing to return (a consumer that has read everything)
+            empty = self._empty
+            if empty is None:
+                empty = self._empty = tuple(
+                    np.empty(0, a.dtype) for a in (self._off, self._msg, self._ts, self._size,
+                                                   self._key, self._null))
+                for a in empty:
+                    a.flags.writeable = False
+            return RecordBatch(*empty, offset, self.high_watermark, self.log_start_offset, 0)
         i = self._row(offset)
         j = self._row(limit)
         if max_records is not None and j > i + max_records:

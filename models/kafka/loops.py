@@ -23,6 +23,10 @@ that were not processed but are already covered by a committed offset are traced
 starts a new consumer (same ``client.id``, so the same receiver; a new member id) that long
 after each crash.
 
+Cost: the loops in the two committing modes run on ``models.kafka.fastloop``'s callbacks (the
+same steps, polls, fetches and commits, without a simpy process each; property-tested against
+this module's generator, which takes over when the loop stops or ``poll()`` would raise).
+
 Not modelled: processing that overlaps polling (a separate worker thread), rebalance-listener
 commits, shutdown hooks.
 """
@@ -37,6 +41,7 @@ import simpy
 
 from models.kafka.consumer import Consumer, ConsumerRecords
 from models.kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
+from models.kafka.fastloop import FetchRequest, LoopEngine
 from sim.trace import REASON_CODE
 
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
@@ -89,6 +94,9 @@ class ConsumerLoop:
             f"kafka/loop/{settings.get('group.id')}/{settings['client.id']}/processing")
         self._stopping = False
         self._in_hand: tuple[np.ndarray, np.ndarray] | None = None
+        # the callback fast path (models.kafka.fastloop); tests switch it off to compare
+        self.fast = True
+        self._engine: LoopEngine | None = None
         self.process = self.env.process(self._run())
 
     def stop(self) -> None:
@@ -103,6 +111,8 @@ class ConsumerLoop:
         first = True
         while True:
             self.consumer = consumer = Consumer(self.cluster, self.config, trace_on_poll=False)
+            if self._fast_ok():
+                consumer._fetch_engine = lambda wanted, c=consumer: FetchRequest(c, wanted)
             consumer.subscribe(self.topics)
             if not first:
                 self.stats["restarts"] += 1
@@ -130,6 +140,11 @@ class ConsumerLoop:
         timeout_ms = self.poll_timeout_ms
         records = ConsumerRecords()
         try:
+            if self._fast_ok():  # the callback fast path, until it hands back
+                engine = self._engine = LoopEngine(self, consumer)
+                engine.start()
+                yield engine.back
+                self._engine = None
             while not self._stopping and (self.until is None or env.now < self.until):
                 records = ConsumerRecords()
                 records = yield consumer.poll(timeout_ms=timeout_ms)
@@ -145,7 +160,15 @@ class ConsumerLoop:
             if not consumer.closed:
                 yield consumer.close()
         except simpy.Interrupt:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                engine.dead = True
+                records = engine.records or ConsumerRecords()
             self._crashed(consumer, records)
+
+    def _fast_ok(self) -> bool:
+        """Whether the loop runs on the callback fast path (``models.kafka.fastloop``)."""
+        return self.fast and self.mode != "auto_commit" and self.poll_timeout_ms > 0
 
     def _commit(self, consumer: Consumer):
         try:
