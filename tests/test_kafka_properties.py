@@ -289,9 +289,6 @@ class World:
         tps = [ALL_TPS[i] for i in picks]
         self.reader.assign(tps)
         self.say(f"reader assigns {[f'{t}-{p}' for t, p in tps]}")
-        # let the position lookup start before anything else happens: a second assign() at
-        # the same instant crashes the model (test_reassign_at_the_same_instant_..., xfail)
-        self.sim.run(until=self.sim.now + 1e-6)
 
     def reader_poll(self, timeout_ms: int) -> None:
         got: list = []
@@ -838,21 +835,42 @@ def test_failed_sends_are_named_in_the_story():
 # --- model bugs the machine found (each a minimal story; xfail until the model is fixed) --------
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "models/kafka/fetcher.py _init_positions: assign() starts a process that looks its "
-    "partitions up in _assigned when it first runs; a second assign() (or unsubscribe(), "
-    "crash()) at the same instant has removed them, and the simulation dies with KeyError. "
-    "KafkaConsumer.assign() may be called again at once. The machine steps 1 µs after each "
-    "reader_assign to stay clear of it."))
-def test_reassign_at_the_same_instant_does_not_crash_the_simulation():
+@pytest.mark.parametrize("then", ["assign-other", "assign-none", "assign-same", "unsubscribe",
+                                  "crash"])
+def test_reassign_at_the_same_instant_does_not_crash_the_simulation(then: str):
+    """Found by the machine: ``assign()`` started a position lookup that read its partitions
+    from the assignment when it first ran, so a second ``assign()`` (or ``unsubscribe()``, a
+    crash) at the same instant killed the simulation with ``KeyError``. KafkaConsumer.assign()
+    may be called again at once; the answers for partitions no longer assigned are dropped."""
     s = Simulation(seed=0)
     k = KafkaCluster(s, brokers=1)
-    k.create_topic("t", partitions=1, replication_factor=1)
-    c = k.consumer({"group.id": "g"})
+    k.create_topic("t", partitions=2, replication_factor=1)
+    k.producer({"linger.ms": 0}).produce("t", np.zeros(4), np.full(4, 10),
+                                         partitions=np.arange(4) % 2)
+    s.run(until=0.5)
+    c = k.consumer({"group.id": "g", "auto.offset.reset": "earliest"})
     c.assign([("t", 0)])
-    c.assign([])
-    s.run(until=1)
-    assert c.assignment() == set()
+    expected = {"assign-other": {TopicPartition("t", 1)}, "assign-same": {TopicPartition("t", 0)}}
+    if then == "crash":
+        c.crash()
+    elif then == "unsubscribe":
+        c.unsubscribe()
+    else:
+        c.assign(sorted(expected.get(then, set())))
+    got: list[int] = []
+
+    def read():
+        for _ in range(5):
+            records = yield c.poll(timeout_ms=100)
+            got.extend(r.offset for batch in records.values() for r in batch)
+    if then != "crash":
+        s.process(read())
+    s.run(until=2)
+    if then != "crash":
+        assert c.assignment() == expected.get(then, set())
+        assert sorted(got) == ([0, 1] if expected.get(then) else [])
+        for tp in c.assignment():
+            assert c.position(tp) == 2
 
 
 @pytest.mark.xfail(strict=True, reason=(
