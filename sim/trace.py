@@ -42,6 +42,7 @@ DROP_REASONS: tuple[str, ...] = (
     "not-enough-replicas",
     "compaction",
     "log-truncation",
+    "commit-failed",
 )
 REASON_CODE: Mapping[str, int] = {name: code for code, name in enumerate(DROP_REASONS)}
 
