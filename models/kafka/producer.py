@@ -47,7 +47,9 @@ Kafka behaviour reproduced (``RecordAccumulator``, ``Sender``, ``shared/referenc
   new leader has the producer state of what it replicated); if a leader lost records the
   producer had acknowledged (an unclean election) the producer bumps its epoch (here: a new
   producer id) and numbers its unacknowledged batches again (KIP-360); so it does when a
-  numbered batch fails for good (a delivery timeout) with no later batch acknowledged.
+  numbered batch fails for good (a delivery timeout) with no later batch acknowledged. No
+  batch is numbered under the new epoch while one of the old is in flight on its partition
+  (the old ones come back OutOfOrderSequence and are numbered again first, in their order).
 - Losses: an ``acks=0``/``acks=1`` batch that a leader change truncates after it was (or while
   it is being) acknowledged is traced as ``dropped`` (receiver -1, reason ``acks-0`` /
   ``acks-1``); an ``acks=0`` request that never reaches a live leader likewise (lost on the
@@ -164,8 +166,10 @@ class Producer:
         self._drain_index: dict[int, int] = {}
         self._expire_at = float("inf")
         self._unfinished: dict[int, ProducerBatch] = {}
-        # idempotence: per partition, the numbered batches from the oldest unresolved one on
+        # idempotence: per partition, the numbered batches from the oldest unresolved one on,
+        # and the ids of batches in flight under an older epoch
         self._numbered: dict[Any, deque[ProducerBatch]] = {}
+        self._stale: dict[Any, set[int]] = {}
         self._next_batch_id = 0
         self._buffered = 0
         self._blocked: deque[tuple] = deque()
@@ -547,8 +551,11 @@ class Producer:
 
     def _peek(self, pq: PartitionQueue, now: float) -> ProducerBatch | None:
         queue = pq.queue
-        if self.idempotent and self._window_full(pq) and not (queue and queue[0].base_seq >= 0):
-            return None  # a new sequence would push a retry out of the broker's memory
+        if self.idempotent and not (queue and queue[0].base_seq >= 0) and (
+                self._window_full(pq) or self._stale.get(pq.part)):
+            # a new sequence would push a retry out of the broker's memory, or overtake a
+            # batch of the old epoch still in flight (shouldStopDrainBatchesForPartition)
+            return None
         if queue:
             head = queue[0]
             if head.retry_at > now or (head.base_seq >= 0 and pq.inflight):
@@ -822,9 +829,12 @@ class Producer:
         request.done = True
         self._open.pop(request, None)
         self._inflight[request.broker] -= 1
+        stale = self._stale
         for batch in request.batches:
             pq = self._pqs[batch.partition]
             pq.inflight -= 1
+            if stale:
+                stale.get(batch.partition, set()).discard(batch.id)
             self._refresh(pq)
         return True
 
@@ -901,6 +911,10 @@ class Producer:
             i = 0
             while i < len(queue) and 0 <= queue[i].base_seq < batch.base_seq:
                 i += 1
+            if batch.base_seq < 0:
+                # to be numbered again: after the numbered ones, in the order first sent
+                while i < len(queue) and (queue[i].base_seq >= 0 or queue[i].id < batch.id):
+                    i += 1
             queue.insert(i, batch)
         else:
             queue.appendleft(batch)
@@ -996,6 +1010,9 @@ class Producer:
         start again at 0; batches not yet acknowledged are numbered again when next sent."""
         self.producer_id = self.cluster.new_producer_id()
         self._numbered.clear()  # batches not acknowledged are numbered again when sent
+        for request in self._open:
+            for batch in request.batches:
+                self._stale.setdefault(batch.partition, set()).add(batch.id)
         for pq in self._pqs.values():
             pq.next_seq = 0
             pq.acked_seq = -1
