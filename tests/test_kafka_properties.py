@@ -34,8 +34,9 @@ watermark, then 10 s more to finish the batches in hand) and:
 - a committed offset means consumed: every record below a group's committed offset was
   processed by the group, lost by it with a cause, or deleted by the broker — L11;
 - no delivery was of a record at or above the high watermark when it was delivered;
-- every partition's append history is dense from 0, and each acknowledgement names the
-  offset where its record was appended; the same key always went to the same partition,
+- every partition's append history is dense from 0, every send was answered (acknowledged
+  or failed: the producer is not stuck), and each acknowledgement names the offset where its
+  record was appended; the same key always went to the same partition,
   ``(murmur2(key) & 0x7fffffff) % partitions`` (kafka-python's murmur2) — §8.8;
 - determinism: the same seed and steps give an identical trace (Sim-P1).
 
@@ -752,11 +753,16 @@ class KafkaMachine(RuleBasedStateMachine):
 
     def check_append_history(self) -> None:
         """§8.1: per partition the appends are offsets 0, 1, 2, … each once, in order; each
-        acknowledgement names where its record was appended."""
+        send was answered (no fault here delays one past the drain) and each acknowledgement
+        names where its record was appended."""
         world = self.world
         trace = world.sim.trace
         app = trace.tables["appended"]
         where = {}
+        pending = [i for i, send in enumerate(world.sends) if not send.event.triggered]
+        assert not pending, (
+            f"{len(pending)} send(s) still unanswered after the drain (first: send #{pending[0]} "
+            f"to {world.sends[pending[0]].topic}): the producer is stuck")
         for tp in ALL_TPS:
             mask = (app["channel"] == trace.channels.id(tp.topic)) & (
                 app["partition"] == tp.partition)
