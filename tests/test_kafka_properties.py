@@ -46,7 +46,7 @@ rebalances, offset resets), then the checker's explanation.
 
 The machine runs more examples than the ``fast`` profile's default (each is cheap); under
 ``--hypothesis-profile=thorough`` it takes that profile's counts. The model bugs it found are
-kept as minimal stories at the end of this file, ``xfail(strict=True)`` until fixed.
+kept as minimal stories at the end of this file (each failed before its fix).
 """
 
 from __future__ import annotations
@@ -656,10 +656,6 @@ class KafkaMachine(RuleBasedStateMachine):
             orphans = sorted(f"{t}-{p}" for t, p in set(ALL_TPS) - owned)
             evicted = {r for who, r in removed if who == group} - {"leave"}
             if g.state == "Stable" and orphans:
-                if self.settings.strategy == "cooperative-sticky" and evicted:
-                    # test_a_member_that_lost_its_partitions_does_not_claim_them_on_rejoin
-                    event("orphaned partitions after an evicted member rejoined (xfail bug)")
-                    continue
                 raise AssertionError(f"group {group} is Stable but {orphans} have no owner")
             assert evicted & {"poll-timeout", "rebalance-timeout"}, (
                 f"group {group} did not catch up within {DRAIN_LIMIT:g} s of draining")
@@ -810,7 +806,7 @@ def test_failed_sends_are_named_in_the_story():
     assert "send 1 × state key=None (20 B)" in world.story()
 
 
-# --- model bugs the machine found (each a minimal story; xfail until the model is fixed) --------
+# --- model bugs the machine found, fixed (each a minimal story that failed before the fix) ----
 
 
 @pytest.mark.parametrize("then", ["assign-other", "assign-none", "assign-same", "unsubscribe",
@@ -881,20 +877,14 @@ def test_at_most_once_loop_does_not_process_a_batch_whose_commit_failed():
     assert summary.delivered == n and not summary.lost, report.explain()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "models/kafka/membership.py _join_prepare: a member whose membership was lost (removed "
-    "by the rebalance timeout) revokes its partitions as lost but still sends them as "
-    "`owned` in its next JoinGroup (owned is taken before the revocation; Java sends the "
-    "empty assignment). cooperative-sticky trusts the claim, keeps part of them with it and "
-    "takes the rest away for a follow-up round -- which never comes, as the consumer owns "
-    "nothing to revoke. The group is Stable with a partition nobody consumes. The machine "
-    "excuses (and counts) orphans in cooperative groups that evicted a member."))
 def test_a_member_that_lost_its_partitions_does_not_claim_them_on_rejoin():
     """``a`` takes 2 s a batch with ``max.poll.interval.ms`` 1.5 s; ``b`` crashes at once and
     restarts 2 s later. The first rebalance (for ``b``) times out waiting for busy ``a``, so
     ``a`` is removed and generation 2 is the dead ``b`` alone. ``a`` rejoins as a new member
     claiming both partitions, the new ``b`` joins; the dead ``b`` times out; generation 3
-    gives ``a`` t-0 and takes t-1 from it for later — and nobody ever gets t-1."""
+    gave ``a`` t-0 and took t-1 from it for later — and nobody ever got t-1: ``a`` claimed
+    the partitions it had lost. Found by the machine; fixed: a member whose membership was
+    lost claims no partition when it joins again (as the Java client)."""
     s = Simulation(seed=0)
     k = KafkaCluster(s, brokers=1, config={"group.initial.rebalance.delay.ms": 0})
     k.create_topic("t", partitions=2, replication_factor=1)
