@@ -43,8 +43,8 @@ def _execution_options(parser: argparse.ArgumentParser, replications: int) -> No
     parser.add_argument("--out", type=Path, default=Path("results"),
                         help="output directory (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=0,
-                        help="worker processes of the process executor; 1 runs in-process, "
-                             "0 uses every CPU (default: %(default)s, every CPU)")
+                        help="worker processes of the process executor (runs, then figures); 1 "
+                             "runs in-process, 0 uses every CPU (default: %(default)s, every CPU)")
     parser.add_argument("--executor", default="process", metavar="EXECUTOR",
                         help="where runs execute: 'process' (a process pool of --jobs "
                              "workers), 'serial' (this process) or 'dask://HOST:PORT' (a Dask "
@@ -154,7 +154,7 @@ def _sweep_values(specs: Sequence[str]) -> dict[str, list[str]]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.report import write_outputs
-    from experiments.runner import execute, plan
+    from experiments.runner import execute, parse_executor, plan
 
     if args.jobs < 0:
         raise UsageError(f"--jobs must be 0 (every CPU) or more, not {args.jobs}")
@@ -176,7 +176,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"- {len(results)} runs, {sum(not r.ok for r in results)} failed",
         "- 95% confidence intervals: mean ± t(0.975, n-1)·s/√n over replications",
     ]
-    outputs = write_outputs(args.out, chosen, results, header)
+    figure_jobs = jobs if parse_executor(args.executor).kind == "process" else 1
+    outputs = write_outputs(args.out, chosen, results, header, jobs=figure_jobs)
     n_figs = sum(len(p) for p in outputs.figures.values())
     print(f"{len(results)} runs in {time.perf_counter() - start:.1f} s; wrote {outputs.csv}, "
           f"{outputs.report} (and .html) and {n_figs} figure files")

@@ -12,8 +12,10 @@ import io
 import json
 import math
 import os
+import pickle
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,14 +106,19 @@ def check_outcome(exp: Experiment, results: Sequence[RunResult]) -> str:
 
 def draw_figures(exp: Experiment, results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     """The experiment's own figures, or the default ones; a plotting error is raised."""
+    return _draw(exp.plot, exp.name, results, out_dir)
+
+
+def _draw(plot: Callable[[Sequence[RunResult], Path], list[Path]] | None, name: str,
+          results: Sequence[RunResult], out_dir: Path) -> list[Path]:
     from experiments.plotting import default_figures
 
     ok = [r for r in results if r.ok]
     if not ok:
         return []
-    if exp.plot is not None:
-        return [Path(p) for p in exp.plot(ok, out_dir)]
-    return default_figures(ok, out_dir, exp.name)
+    if plot is not None:
+        return [Path(p) for p in plot(ok, out_dir)]
+    return default_figures(ok, out_dir, name)
 
 
 def _fmt(x: float) -> str:
@@ -158,21 +165,60 @@ def _experiment_section(exp: Experiment, results: Sequence[RunResult], figures: 
     return lines
 
 
+def _draw_or_explain(plot: Callable[[Sequence[RunResult], Path], list[Path]] | None,
+                     name: str, results: Sequence[RunResult], out_dir: Path
+                     ) -> tuple[list[Path], str | None]:
+    """:func:`draw_figures`, with a plotting error returned as its traceback (a broken figure
+    must not cost the report)."""
+    try:
+        return _draw(plot, name, results, out_dir), None
+    except Exception:
+        return [], traceback.format_exc()
+
+
+def _picklable(obj: object) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
+
+
+def draw_all_figures(experiments: Sequence[Experiment], results: Sequence[RunResult],
+                     out: Path, jobs: int = 1) -> dict[str, tuple[list[Path], str | None]]:
+    """Every experiment's figures under ``out/figures/<experiment>/``, drawn by ``jobs`` worker
+    processes when there is more than one experiment (matplotlib's layout and rendering take
+    about as long as the runs of ``run all --quick``; experiments' figures are independent).
+    A plot function that cannot be sent to a worker (a closure) is drawn in this process."""
+    work = [(exp.plot, exp.name, [r for r in results if r.experiment == exp.name],
+             out / "figures" / exp.name) for exp in experiments]
+    if jobs <= 1 or len(work) <= 1:
+        return {item[1]: _draw_or_explain(*item) for item in work}
+    drawn: dict[str, tuple[list[Path], str | None]] = {}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        futures = {item[1]: pool.submit(_draw_or_explain, *item)
+                   for item in work if _picklable(item[0])}
+        for item in work:
+            if item[1] not in futures:
+                drawn[item[1]] = _draw_or_explain(*item)
+        drawn.update((name, future.result()) for name, future in futures.items())
+    return {exp.name: drawn[exp.name] for exp in experiments}
+
+
 def write_outputs(out: str | Path, experiments: Sequence[Experiment],
-                  results: Sequence[RunResult], header: Sequence[str] = ()) -> Outputs:
-    """Write ``results.csv``, the figures (``figures/<experiment>/``) and ``report.md``."""
+                  results: Sequence[RunResult], header: Sequence[str] = (),
+                  jobs: int = 1) -> Outputs:
+    """Write ``results.csv``, the figures (``figures/<experiment>/``, drawn by ``jobs``
+    processes) and ``report.md``."""
     out = Path(out)
     csv_path = write_text(out / "results.csv", to_csv(results))
     lines = ["# brokersim experiment report", "", *header, ""]
+    drawn = draw_all_figures(experiments, results, out, jobs)
     figures: dict[str, list[Path]] = {}
     checks: dict[str, str] = {}
     for exp in experiments:
         mine = [r for r in results if r.experiment == exp.name]
-        figure_error = None
-        try:
-            figures[exp.name] = draw_figures(exp, mine, out / "figures" / exp.name)
-        except Exception:
-            figures[exp.name], figure_error = [], traceback.format_exc()
+        figures[exp.name], figure_error = drawn[exp.name]
         checks[exp.name] = check_outcome(exp, mine)
         lines += _experiment_section(exp, mine, figures[exp.name], checks[exp.name], out,
                                      figure_error)

@@ -58,16 +58,24 @@ _CORE_SCHEMAS: dict[str, dict[str, str]] = {
 }
 
 
+def _is_array(value: object) -> bool:
+    """Whether an ``extend`` column is an array (else a scalar to broadcast)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return isinstance(value, list | tuple) or bool(np.ndim(value))
+
+
 class Table:
     """An append-only columnar table: typed numpy columns grown in chunks."""
 
-    __slots__ = ("_cache_len", "_chunks", "_len", "_pending", "dtypes", "name")
+    __slots__ = ("_cache_len", "_chunks", "_first", "_len", "_pending", "dtypes", "name")
 
     def __init__(self, name: str, schema: Mapping[str, str]) -> None:
         self.name = name
         self.dtypes = {col: np.dtype(dt) for col, dt in schema.items()}
         self._chunks: dict[str, list[np.ndarray]] = {col: [] for col in self.dtypes}
         self._pending: dict[str, list] = {col: [] for col in self.dtypes}
+        self._first = next(iter(self.dtypes))
         self._len = 0
         self._cache_len = -1
 
@@ -89,23 +97,26 @@ class Table:
         """Add many rows at once; scalars are broadcast to the length of the array columns."""
         n = None
         for value in columns.values():
-            if np.ndim(value):
+            if _is_array(value):
                 n = len(value)
                 break
         if n is None:
             raise ValueError(f"{self.name}.extend needs at least one array column")
         if n == 0:
             return
-        self._flush_pending()
+        if self._pending[self._first]:
+            self._flush_pending()
+        chunks = self._chunks
         for col, dtype in self.dtypes.items():
             value = columns[col]
-            if np.ndim(value):
+            if _is_array(value):
                 if len(value) != n:
                     raise ValueError(f"{self.name}.extend: column {col!r} has the wrong length")
-                arr = np.asarray(value, dtype=dtype)
+                arr = value if getattr(value, "dtype", None) == dtype else np.asarray(
+                    value, dtype=dtype)
             else:
                 arr = np.full(n, value, dtype=dtype)
-            self._chunks[col].append(arr)
+            chunks[col].append(arr)
         self._len += n
 
     def _flush_pending(self) -> None:

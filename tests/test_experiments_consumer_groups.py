@@ -1,31 +1,20 @@
 """The consumer-groups experiment: parameter parsing, partition ownership from group events,
 and a check that rejects a group that shares badly or a crash noticed at once."""
 
-import dataclasses
-
 import pytest
 
-from experiments.experiment import Metric
 from experiments.registry import all_experiments
-from experiments.runner import run_experiment
 from experiments.scenarios import consumer_groups as cg
 from models.kafka.assignors import TopicPartition
 from sim.trace import Trace
+from tests.experiment_helpers import quick_run, with_metric
 
 EXP = all_experiments()["consumer-groups"]
 
 
 @pytest.fixture(scope="module")
 def quick_result():
-    (result,) = run_experiment(EXP, seed=4, replications=1, quick=True)
-    assert result.ok, result.error
-    return result
-
-
-def _with(result, model, metric, value):
-    metrics = [Metric(m.model, m.metric, value, m.unit)
-               if (m.model, m.metric) == (model, metric) else m for m in result.metrics]
-    return dataclasses.replace(result, metrics=metrics)
+    return quick_run(EXP)
 
 
 def test_group_sizes_and_event_times_are_validated():
@@ -61,10 +50,10 @@ def test_ownership_follows_assigned_revoked_and_crash_events():
 def test_check_holds_and_rejects_bad_sharing_or_an_instant_crash_rebalance(quick_result):
     EXP.check([quick_result])
     with pytest.raises(AssertionError, match="group of 6"):
-        EXP.check([_with(quick_result, "kafka", "throughput_6_receivers", 50.0)])
+        EXP.check([with_metric(quick_result, "kafka", "throughput_6_receivers", 50.0)])
     with pytest.raises(AssertionError):
-        EXP.check([_with(quick_result, "kafka", "idle_8_receivers", 0)])
+        EXP.check([with_metric(quick_result, "kafka", "idle_8_receivers", 0)])
     with pytest.raises(AssertionError, match="load sharing"):
-        EXP.check([_with(quick_result, "redis", "throughput_6_receivers", 300.0)])
+        EXP.check([with_metric(quick_result, "redis", "throughput_6_receivers", 300.0)])
     with pytest.raises(AssertionError, match="session"):
-        EXP.check([_with(quick_result, "kafka", "crash_rebalance_starts_after_s", 0.1)])
+        EXP.check([with_metric(quick_result, "kafka", "crash_rebalance_starts_after_s", 0.1)])

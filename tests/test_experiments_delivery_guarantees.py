@@ -1,30 +1,19 @@
 """The delivery-guarantees experiment: crash times, variant names, and a check that rejects
 duplicates from at-most-once or losses from at-least-once."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from experiments.experiment import Metric
 from experiments.registry import all_experiments
-from experiments.runner import run_experiment
 from experiments.scenarios import delivery_guarantees as dg
+from tests.experiment_helpers import quick_run, with_metric
 
 EXP = all_experiments()["delivery-guarantees"]
 
 
 @pytest.fixture(scope="module")
 def quick_result():
-    (result,) = run_experiment(EXP, seed=4, replications=1, quick=True)
-    assert result.ok, result.error
-    return result
-
-
-def _with(result, model, metric, value):
-    metrics = [Metric(m.model, m.metric, value, m.unit)
-               if (m.model, m.metric) == (model, metric) else m for m in result.metrics]
-    return dataclasses.replace(result, metrics=metrics)
+    return quick_run(EXP)
 
 
 def test_crash_times_one_per_slice_of_the_middle_of_the_run_and_seeded():
@@ -52,10 +41,10 @@ def test_variant_names_and_intervals():
 def test_check_holds_and_rejects_the_wrong_guarantee(quick_result):
     EXP.check([quick_result])
     with pytest.raises(AssertionError, match="at-most-once"):
-        EXP.check([_with(quick_result, dg.BEFORE, "duplicated", 3)])
+        EXP.check([with_metric(quick_result, dg.BEFORE, "duplicated", 3)])
     with pytest.raises(AssertionError, match="at-most-once"):
-        EXP.check([_with(quick_result, dg.REDIS, "duplicated", 1)])
+        EXP.check([with_metric(quick_result, dg.REDIS, "duplicated", 1)])
     with pytest.raises(AssertionError, match="at-least-once"):
-        EXP.check([_with(quick_result, dg.AFTER, "lost", 2)])
+        EXP.check([with_metric(quick_result, dg.AFTER, "lost", 2)])
     with pytest.raises(AssertionError, match="longer"):
-        EXP.check([_with(quick_result, dg.auto_name(10000), "duplicated", 0)])
+        EXP.check([with_metric(quick_result, dg.auto_name(10000), "duplicated", 0)])

@@ -1,31 +1,20 @@
 """The replay experiment: its workload, parameter validation, and a check that rejects a Redis
 with history or a Kafka that does not serve it."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from experiments.experiment import Metric
 from experiments.registry import all_experiments
-from experiments.runner import run_experiment
 from experiments.scenarios import replay_history as replay
 from sim import Simulation
+from tests.experiment_helpers import quick_run, with_metric
 
 EXP = all_experiments()["replay"]
 
 
 @pytest.fixture(scope="module")
 def quick_result():
-    (result,) = run_experiment(EXP, seed=4, replications=1, quick=True)
-    assert result.ok, result.error
-    return result
-
-
-def _with(result, model, metric, value):
-    metrics = [Metric(m.model, m.metric, value, m.unit)
-               if (m.model, m.metric) == (model, metric) else m for m in result.metrics]
-    return dataclasses.replace(result, metrics=metrics)
+    return quick_run(EXP)
 
 
 def test_workload_is_poisson_or_evenly_paced_half_a_period_off_the_grid():
@@ -52,8 +41,8 @@ def test_impossible_moments_are_rejected_before_the_run(key, value):
 def test_check_holds_and_rejects_history_from_redis_or_none_from_kafka(quick_result):
     EXP.check([quick_result])
     with pytest.raises(AssertionError, match="no history"):
-        EXP.check([_with(quick_result, replay.REDIS_LATE, "history_received", 5)])
+        EXP.check([with_metric(quick_result, replay.REDIS_LATE, "history_received", 5)])
     with pytest.raises(AssertionError, match="earliest"):
-        EXP.check([_with(quick_result, replay.KAFKA_EARLIEST, "history_received", 0)])
+        EXP.check([with_metric(quick_result, replay.KAFKA_EARLIEST, "history_received", 0)])
     with pytest.raises(AssertionError, match="seek"):
-        EXP.check([_with(quick_result, replay.KAFKA_SEEK, "history_fraction", 0.0)])
+        EXP.check([with_metric(quick_result, replay.KAFKA_SEEK, "history_fraction", 0.0)])

@@ -49,3 +49,47 @@ def test_write_outputs_writes_both_reports(tmp_path: Path):
     write_outputs(tmp_path, [EXP], results)
     assert "## When to use which" in (tmp_path / "report.md").read_text()
     assert "When to use which" in (tmp_path / "report.html").read_text()
+
+
+def _broken_plot(results, out_dir):
+    raise RuntimeError("this figure cannot be drawn")
+
+
+def _plot_with_closure():
+    def plot(results, out_dir):  # a closure cannot be sent to a worker process
+        import matplotlib.figure
+
+        from experiments.plotting import save_figure
+
+        fig = matplotlib.figure.Figure()
+        fig.add_subplot().plot([0, 1], [0, 1], label="redis")
+        return save_figure(fig, out_dir, "closure")
+    return plot
+
+
+def _three_experiments():
+    base = dict(question="q?", expected="e.", params={"x": 1}, run=_run)
+    return [Experiment("default-figs", **base),
+            Experiment("broken-figs", plot=_broken_plot, **base),
+            Experiment("closure-figs", plot=_plot_with_closure(), **base)]
+
+
+def test_figures_drawn_in_parallel_match_serial_ones(tmp_path: Path):
+    exps = _three_experiments()
+    results = [RunResult(metrics=[Metric("redis", "lost", 0.2, "fraction")],
+                         experiment=e.name, params={"x": 1}) for e in exps]
+    serial = write_outputs(tmp_path / "serial", exps, results, jobs=1)
+    parallel = write_outputs(tmp_path / "parallel", exps, results, jobs=3)
+    for outputs, root in ((serial, tmp_path / "serial"), (parallel, tmp_path / "parallel")):
+        names = {k: sorted(p.relative_to(root).as_posix() for p in v)
+                 for k, v in outputs.figures.items()}
+        assert names == {"default-figs": ["figures/default-figs/lost.png",
+                                          "figures/default-figs/lost.svg"],
+                         "broken-figs": [],
+                         "closure-figs": ["figures/closure-figs/closure.png",
+                                          "figures/closure-figs/closure.svg"]}
+        report = (root / "report.md").read_text()
+        assert "this figure cannot be drawn" in report and "Plotting failed" in report
+        assert all(p.stat().st_size > 0 for v in outputs.figures.values() for p in v)
+    assert (tmp_path / "serial" / "report.md").read_text().replace("serial", "X") == \
+        (tmp_path / "parallel" / "report.md").read_text().replace("parallel", "X")

@@ -1,30 +1,19 @@
 """The retention experiment: compressed time, topic settings, and a check that rejects storage
 beyond the retention bound, stored Redis messages, or unexplained losses."""
 
-import dataclasses
-
 import pytest
 
-from experiments.experiment import Metric
 from experiments.registry import all_experiments
-from experiments.runner import run_experiment
 from experiments.scenarios import retention
 from sim import Simulation
+from tests.experiment_helpers import quick_run, with_metric
 
 EXP = all_experiments()["retention"]
 
 
 @pytest.fixture(scope="module")
 def quick_result():
-    (result,) = run_experiment(EXP, seed=4, replications=1, quick=True)
-    assert result.ok, result.error
-    return result
-
-
-def _with(result, model, metric, value):
-    metrics = [Metric(m.model, m.metric, value, m.unit)
-               if (m.model, m.metric) == (model, metric) else m for m in result.metrics]
-    return dataclasses.replace(result, metrics=metrics)
+    return quick_run(EXP)
 
 
 def test_time_is_compressed_and_sizes_are_not():
@@ -49,8 +38,9 @@ def test_check_holds_and_rejects_overshoot_storage_in_redis_and_unexplained_loss
     EXP.check([quick_result])
     peak = quick_result.value(retention.STORE_TIME, "storage_peak_bytes")
     with pytest.raises(AssertionError, match="bound"):
-        EXP.check([_with(quick_result, retention.STORE_TIME, "storage_peak_bytes", 10 * peak)])
+        EXP.check([with_metric(quick_result, retention.STORE_TIME, "storage_peak_bytes",
+                               10 * peak)])
     with pytest.raises(AssertionError):
-        EXP.check([_with(quick_result, retention.STORE_REDIS, "storage_peak_bytes", 1)])
+        EXP.check([with_metric(quick_result, retention.STORE_REDIS, "storage_peak_bytes", 1)])
     with pytest.raises(AssertionError, match="reason"):
-        EXP.check([_with(quick_result, retention.AWAY_EARLIEST, "unread_at_end", 3)])
+        EXP.check([with_metric(quick_result, retention.AWAY_EARLIEST, "unread_at_end", 3)])

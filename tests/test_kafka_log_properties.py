@@ -97,3 +97,46 @@ def test_compaction_keeps_the_latest_record_of_every_key(records, segment_bytes,
         if off < c.first_uncleanable and int(key) in latest_dirty:
             assert off >= latest_dirty[int(key)]
     assert log.size_bytes == int(after["size"].sum()) == sum(s.nbytes for s in log.segments)
+
+
+def _segment_state(log: Log) -> list[tuple]:
+    return [(s.base_offset, s.nbytes, s.count, s.max_timestamp, s.roll_timestamp,
+             s.last_modified, s.created, s.jitter) for s in log.segments]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 400), st.floats(0.0, 0.01),
+                          st.floats(0.0, 0.01)), min_size=1, max_size=40),
+       st.integers(2000, 20000), st.integers(1, 60), st.integers(0, 3), st.integers(0, 3),
+       st.integers(0, 1))
+def test_append_many_is_appends_one_by_one(batches, segment_bytes, segment_ms, jitter_ms,
+                                           before, cut):
+    # the fast path's many-batch append gives the same offsets, rows and segments (rolls by
+    # size and by time, jitter draws) as one append() per batch at each batch's time
+    cfg = load("topic", {"segment.bytes": segment_bytes, "segment.ms": segment_ms,
+                         "segment.jitter.ms": jitter_ms})
+    counts = np.array([b[0] for b in batches])
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    n = int(bounds[-1])
+    sizes = np.array([b[1] for b in batches]).repeat(counts)
+    at = np.cumsum([b[3] for b in batches])
+    ts = np.repeat(at - np.array([b[2] for b in batches]), counts)
+    msg = np.arange(n)
+    one, many = (Log(cfg, 0.0, rng=np.random.default_rng(3)) for _ in range(2))
+    for log in (one, many):
+        for _ in range(before):
+            log.append(np.array([-1]), np.array([0.0]), np.array([100]), now=0.0)
+    expected = [one.append(msg[a:b], ts[a:b], sizes[a:b], now=float(t))
+                for a, b, t in zip(bounds[:-1], bounds[1:], at, strict=True)]
+    k = len(batches) // 2 if cut else len(batches)  # in two calls, as a partition settles
+    got = list(many.append_many(msg[:bounds[k]], ts[:bounds[k]], sizes[:bounds[k]], None,
+                                bounds[:k + 1], at[:k]))
+    if k < len(batches):
+        got += list(many.append_many(msg[bounds[k]:], ts[bounds[k]:], sizes[bounds[k]:], None,
+                                     bounds[k:], at[k:]))
+    assert got == expected
+    assert _segment_state(many) == _segment_state(one)
+    for name, col in one.columns().items():
+        assert np.array_equal(many.columns()[name], col)
+    assert (many.size_bytes, many.log_end_offset) == (one.size_bytes, one.log_end_offset)
+    check_segments(many)

@@ -86,3 +86,20 @@ def test_vectorised_sticky_assignment_equals_record_by_record(sizes, batch_size,
         one.append(b.partition())
         b.record(int(size))
     assert list(vec) == one
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 3000), st.integers(1, 8),
+       st.lists(st.lists(st.integers(0, 1500), max_size=40), min_size=1, max_size=3))
+def test_sticky_assign_matches_record_by_record_choices(batch_size, partitions, calls):
+    # the bulk assign() takes its random draws in one call: same partitions, same stream state
+    one = StickyPartitioner(partitions, batch_size, np.random.default_rng(7))
+    bulk = StickyPartitioner(partitions, batch_size, np.random.default_rng(7))
+    for sizes in calls:
+        expected = []
+        for size in sizes:
+            expected.append(one.partition())
+            one.record(size)
+        assert bulk.assign(np.array(sizes, dtype=np.int64)).tolist() == expected
+        assert (bulk.partition(), bulk.produced) == (one.partition(), one.produced)
+    assert bulk.rng.random() == one.rng.random()

@@ -352,7 +352,7 @@ EXPERIMENT = Experiment(
     expected="acks=all with RF=3, min.insync.replicas=2 and clean elections loses nothing; "
              "acks=1 loses what an isolated leader acknowledged, an unclean election loses "
              "committed records, and Redis loses whatever is published while it is down.",
-    params={"rate": 50.0, "message_size": 100, "warmup": 5.0, "duration": 400.0,
+    params={"rate": 10.0, "message_size": 100, "warmup": 5.0, "duration": 400.0,
             "drain": 200.0,
             "acks": "0 1 all", "replication": "1 3", "min_isr": "1 2",
             "unclean": "false true", "fault_rates": "0 0.01",

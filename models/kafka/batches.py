@@ -63,6 +63,7 @@ class Feed:
     size: np.ndarray
     key: np.ndarray
     pos: int = 0
+    plan: tuple | None = None  # the fast path's lists (times, batch ends, ready times, bytes)
 
     @property
     def remaining(self) -> int:

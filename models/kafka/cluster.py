@@ -56,6 +56,7 @@ from models.kafka.errors import (
     TopicExistsError,
     UnknownTopicOrPartitionError,
 )
+from models.kafka.inbound import Inbound
 from models.kafka.log import Log
 from models.kafka.network import KafkaNetwork, broker_name
 from models.kafka.records import Deletion, KeyRegistry, RecordBatch
@@ -66,6 +67,7 @@ from sim.trace import REASON_CODE
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 NUM_BATCHES_TO_RETAIN = 5
+INF = float("inf")
 
 TRACE_SCHEMAS: dict[str, dict[str, str]] = {
     # a record written to a partition log (twice for a duplicate of a non-idempotent retry)
@@ -96,9 +98,28 @@ class ClientLink:
             raise ValueError(f"loss must be a probability, not {loss!r}")
         self.sim = sim
         self.latency = float(latency)
-        self.loss = float(loss)
         self.cuts: list[tuple[float, float]] = []
+        self.watchers: list[Callable[[], None]] = []
+        self._loss = float(loss)
         self._rng = sim.rng("kafka/link")
+
+    @property
+    def loss(self) -> float:
+        """Probability that a hop is lost."""
+        return self._loss
+
+    @loss.setter
+    def loss(self, value: float) -> None:
+        self._loss = float(value)
+        self._changed()
+
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` whenever cuts or loss change (planned traffic must be re-checked)."""
+        self.watchers.append(fn)
+
+    def _changed(self) -> None:
+        for fn in list(self.watchers):
+            fn()
 
     def delay(self) -> float:
         """Seconds the next hop takes."""
@@ -107,6 +128,7 @@ class ClientLink:
     def cut(self, start: float, end: float) -> None:
         """Drop every hop sent during ``[start, end)`` (a network partition of the clients)."""
         self.cuts.append((float(start), float(end)))
+        self._changed()
 
     def delivers(self) -> bool:
         """Whether a hop sent now arrives (False inside a cut or when randomly lost)."""
@@ -161,14 +183,29 @@ class Partition(Replication):
         self.topic = topic.name
         self.topic_id = topic.id
         self.index = index
-        self.log = Log(topic.config, cluster.sim.now, name=f"{topic.name}-{index}",
-                       rng=cluster.sim.rng(f"kafka/{topic.name}-{index}/segment-jitter"))
+        self._log = Log(topic.config, cluster.sim.now, name=f"{topic.name}-{index}",
+                        rng=cluster.sim.rng(f"kafka/{topic.name}-{index}/segment-jitter"))
         self.deletions: list[Deletion] = []
         self.on_delete: list[Callable[[Partition, Deletion], None]] = []
+        self._env = cluster.env
         self._waiter: simpy.Event | None = None
         self._producers: dict[int, deque] = {}  # pid -> last batches (first_seq, last_seq, base)
         self._log_append_time = topic.config["message.timestamp.type"] == "LogAppendTime"
+        # batches on their way (the producer's fast path): applied when their time has come
+        self._inbound: list[Inbound] = []
+        self._hw_queue: deque[list] = deque()  # [hw_at array, end offsets array, next index]
+        self._next_change = INF  # earliest pending arrival or HW move
+        self._next_hw = INF  # earliest pending HW move (arrived or not)
+        self._timer_at = INF  # wake-up scheduled for a waiting fetch
         self._init_replication(replicas)
+
+    @property
+    def log(self) -> Log:
+        """The partition's ``Log``, with every inbound batch that has arrived by now applied
+        (one arriving at this very instant first: see ``inbound`` on same-instant order)."""
+        if self._next_change <= self._env.now:
+            self._settle()
+        return self._log
 
     def __repr__(self) -> str:
         return (f"Partition({self.topic}-{self.index}, leader={self.leader}, "
@@ -207,13 +244,16 @@ class Partition(Replication):
     def wait_for_data(self, offset: int | None = None) -> simpy.Event:
         """Event that fires (value: the new HW) when the HW next advances, or at once if the HW
         is already above ``offset``."""
-        env = self.cluster.env
-        if offset is not None and self.log.high_watermark > offset:
+        env = self._env
+        hw = self.log.high_watermark
+        if offset is not None and hw > offset:
             event = env.event()
-            event.succeed(self.log.high_watermark)
+            event.succeed(hw)
             return event
         if self._waiter is None:
             self._waiter = env.event()
+        if self._next_hw < self._timer_at:
+            self._arm_timer()
         return self._waiter
 
     def update_high_watermark(self, offset: int) -> None:
@@ -223,6 +263,124 @@ class Partition(Replication):
         offset = min(offset, self.log.log_end_offset)
         if offset > self.log.high_watermark:
             self._set_high_watermark(offset)
+
+    def _raise_hw(self, log: Log, offset: int) -> None:
+        """The fast path's HW move (the ISR check is the caller's); none once faults have
+        begun: the followers' fetches move the HW then (``models.kafka.replication``)."""
+        offset = min(offset, log.log_end_offset)
+        if offset > log.high_watermark and not self.cluster.replicating:
+            self._set_high_watermark(offset)
+
+    # ---- inbound batches (the producer's fast path) ----------------------------------------
+    def add_inbound(self, batches: Inbound) -> None:
+        """Batches a producer has sent (or will send) that reach this leader at ``batches.at``;
+        appended then, as ``append`` would, but without an event each (see ``inbound``)."""
+        self._inbound.append(batches)
+        self.inbound_changed()
+
+    def inbound_changed(self) -> None:
+        """Recompute the next change time after inbound batches were added or revoked."""
+        inbound = self._inbound
+        if len(inbound) == 1 and inbound[0].applied < inbound[0].k:
+            b = inbound[0]
+            due = float(b.at[b.applied])
+            hw = float(b.hw_at[b.applied])
+        else:
+            inbound = self._inbound = [b for b in inbound if b.applied < b.k]
+            due = min((b.next_at() for b in inbound), default=INF)
+            hw = min((b.next_hw_at() for b in inbound), default=INF)
+        if self._hw_queue:
+            head = self._hw_queue[0]
+            hw = min(hw, float(head[0][head[2]]))
+        self._next_change = min(due, hw)
+        self._next_hw = hw
+        if self._waiter is not None and hw < self._timer_at:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        at = self._next_hw
+        self._timer_at = at
+        self._env.timeout(max(0.0, at - self._env.now)).callbacks.append(
+            lambda _e, at=at: self._on_timer(at))
+
+    def _on_timer(self, at: float) -> None:
+        if at == self._timer_at:
+            self._timer_at = INF
+        if self._next_change <= self._env.now:
+            self._settle()
+        if self._waiter is not None and self._next_hw < self._timer_at:
+            self._arm_timer()
+
+    def _settle(self) -> None:
+        """Append the inbound batches that have arrived by now (in arrival order, each at its
+        arrival time) and move the HW for those whose HW time has come."""
+        now = self._env.now
+        log = self._log
+        hw_ok = len(self.isr) >= int(log.config["min.insync.replicas"])
+        inbound = self._inbound
+        if len(inbound) == 1:  # one producer's batches (the common case)
+            b = inbound[0]
+            i = b.applied
+            if i < b.k and b.at[i] <= now:
+                j = i + int(b.at[i:b.k].searchsorted(now, side="right"))
+                self._apply(b, i, j, log, hw_ok, now)
+        while len(inbound) > 1:
+            live = [b for b in self._inbound if b.applied < b.k]
+            if not live:
+                break
+            first = min(live, key=Inbound.next_at)
+            t0 = first.next_at()
+            if t0 > now:
+                break
+            other = min((b.next_at() for b in live if b is not first), default=INF)
+            i = first.applied
+            # its batches up to the next batch of another producer (ties: list order)
+            j = i + int(np.searchsorted(first.at[i:first.k], min(now, other), side="right"))
+            self._apply(first, i, j, log, hw_ok, now)
+        hwq = self._hw_queue
+        while hwq:
+            head = hwq[0]
+            times, ends, k = head
+            m = int(np.searchsorted(times, now, side="right"))
+            if m > k:
+                if hw_ok:
+                    self._raise_hw(log, int(ends[m - 1]))
+                head[2] = m
+            if head[2] < len(times):
+                break
+            hwq.popleft()
+        self.inbound_changed()
+
+    def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
+        bounds = b.bounds[i:j + 1]
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        at = b.at[i:j]
+        counts = bounds[1:] - bounds[:-1]
+        if self._log_append_time:
+            ts = np.repeat(at, counts)
+            top = float(at[-1])
+        else:
+            ts = b.ts[lo:hi]
+            top = float(ts[-1]) if b.sorted else None
+        bases = log.append_many(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi], bounds, at,
+                                b.csize[lo:hi + 1], top)
+        b.base[i:j] = bases
+        b.applied = j
+        ends = bases + counts
+        if b.pid >= 0:
+            history = self._producers.get(b.pid)
+            if history is None:
+                history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+            q0 = max(0, j - i - NUM_BATCHES_TO_RETAIN)
+            for seq, n, base in zip(b.seq[i + q0:j].tolist(), counts[q0:].tolist(),
+                                    bases[q0:].tolist(), strict=True):
+                history.append((seq, seq + n - 1, base))
+        hw_at = b.hw_at[i:j]
+        m = j - i if hw_at[-1] <= now else int(hw_at.searchsorted(now, side="right"))
+        if m and hw_ok:
+            self._raise_hw(log, int(ends[m - 1]))
+        if m < j - i:
+            self._hw_queue.append([hw_at[m:].copy(), ends[m:].copy(), 0])
 
     # ---- broker side: produce --------------------------------------------------------------
     def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
@@ -236,6 +394,7 @@ class Partition(Replication):
         """
         now = self.cluster.env.now
         n = len(msg)
+        log = self.log  # inbound batches that arrived first get their offsets first
         if acks == "all" and len(self.isr) < self.min_insync_replicas:
             return AppendResult(error=NotEnoughReplicasError(
                 f"The size of the current ISR {len(self.isr)} is insufficient to satisfy the "
@@ -260,7 +419,7 @@ class Partition(Replication):
         if self._log_append_time:
             timestamp = np.full(n, now)
         try:
-            base = self.log.append(msg, timestamp, size, key, null, now)
+            base = log.append(msg, timestamp, size, key, null, now)
         except KafkaError as err:
             return AppendResult(error=err)
         if history is None and producer_id >= 0:
@@ -318,6 +477,7 @@ class KafkaCluster:
         self.all_ready = True  # no broker down or paused (the controller keeps it up to date)
         self.replicating = False  # steady until the first fault (models.kafka.replication)
         self.regime_listeners: list[Callable[[], None]] = []  # called when replicating starts
+        self.steady_listeners: list[Callable[[], None]] = []  # called when it is steady again
         self.broker_listeners: list[Callable[[int], None]] = []  # called when a broker dies
         self.keys = KeyRegistry()
         self.values: dict[int, bytes | None] = {}

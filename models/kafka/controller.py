@@ -114,6 +114,8 @@ class Controller:
         if all(p.in_sync() for p in cluster.all_partitions()):
             cluster.replicating = False
             cluster.trace.event(now, "steady", "controller")
+            for listener in list(cluster.steady_listeners):
+                listener()
 
     def _update_ready(self) -> None:
         """Recompute ``cluster.all_ready`` (the fast path of the liveness questions)."""

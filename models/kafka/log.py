@@ -128,8 +128,15 @@ class Log:
 
     def _row(self, offset: int) -> int:
         """Storage row of the first record with offset >= ``offset``."""
-        head = self._head
-        return head + int(np.searchsorted(self._off[head:self._n], offset))
+        head, n = self._head, self._n
+        if n == head:
+            return head
+        off = self._off
+        first = int(off[head])
+        if int(off[n - 1]) - first == n - 1 - head:  # dense (nothing compacted away)
+            k = offset - first
+            return head + (0 if k < 0 else n - head if k > n - head else k)
+        return head + int(off[head:n].searchsorted(offset))
 
     def bytes_between(self, start: int, end: int) -> int:
         """Bytes of the stored records with offsets in ``[start, end)``."""
@@ -201,6 +208,111 @@ class Log:
         self.log_end_offset = base + n
         return base
 
+    def append_many(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
+                    key: np.ndarray | None, bounds: np.ndarray, at: np.ndarray,
+                    csize: np.ndarray | None = None, top: float | None = None) -> np.ndarray:
+        """Append ``k`` record batches in one call, batch ``j`` being rows
+        ``bounds[j]:bounds[j+1]`` appended at time ``at[j]`` (non-decreasing); return their base
+        offsets.
+
+        The result is what ``k`` calls of ``append`` would give — same offsets, same segment
+        rolls (by size and by time, each checked before its batch, a roll at the batch's append
+        time), same segment statistics — but the roll checks are vectorised per segment, so the
+        cost is per segment rolled, not per batch. The batches must be valid (``append``'s
+        checks: within ``max.message.bytes`` and ``segment.bytes``, keys on compacted topics);
+        callers check that beforehand. Values are never null on this path (bulk records).
+        ``csize`` (running byte totals of ``size`` from a leading 0) and ``top`` (the largest
+        timestamp) may be passed when the caller has them already.
+        """
+        k = len(at)
+        if k == 0:
+            return np.empty(0, dtype=np.int64)
+        b0 = int(bounds[0])
+        if b0:
+            bounds = bounds - b0
+        n = int(bounds[-1])
+        if self._n + n > len(self._off):
+            self._reallocate(n)
+        r = self._n
+        end = r + n
+        cum = self._cum
+        if csize is None:
+            np.cumsum(size, out=cum[r + 1:end + 1])
+            cum[r + 1:end + 1] += cum[r]
+        else:
+            np.add(csize[1:], int(cum[r]) - int(csize[0]), out=cum[r + 1:end + 1])
+        total = int(cum[end] - cum[r])
+        base = self.log_end_offset
+        seg = self.segments[-1]
+        rts = seg.roll_timestamp
+        if top is None:
+            top = float(timestamp.max())
+        if (seg.nbytes + total <= self.segment_bytes and rts is not None and rts >= 0
+                and top - rts <= self.segment_s - seg.jitter):
+            # no batch can roll the segment (the common case): one update
+            seg.nbytes += total
+            seg.count += n
+            if top > seg.max_timestamp:
+                seg.max_timestamp = top
+            seg.last_modified = float(at[-1])
+        else:
+            self._append_rolling(bounds, cum[r + bounds] , timestamp, at, base)
+        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
+            else np.arange(base, base + n)
+        self._msg[r:end] = msg
+        self._ts[r:end] = timestamp
+        self._size[r:end] = size
+        self._key[r:end] = -1 if key is None else key
+        self._null[r:end] = False
+        if self._horizon is not None:
+            self._horizon[r:end] = np.inf
+        self._n = end
+        self.size_bytes += total
+        self.log_end_offset = base + n
+        return base + bounds[:-1].astype(np.int64)
+
+    def _append_rolling(self, bounds: np.ndarray, cum: np.ndarray, timestamp: np.ndarray,
+                        at: np.ndarray, base: int) -> None:
+        """Segment bookkeeping of ``append_many`` when some batch may roll the segment: find
+        the first batch that rolls it (size or time, vectorised), account the batches before
+        it to the segment, roll at that batch's time, repeat."""
+        k = len(at)
+        nbytes = np.diff(cum)
+        max_ts = np.maximum.reduceat(timestamp, bounds[:-1])
+        limit = self.segment_bytes
+        i = 0
+        while i < k:
+            seg = self.segments[-1]
+            nb = nbytes[i:]
+            before = seg.nbytes + np.cumsum(nb) - nb  # segment bytes before each batch
+            rts = seg.roll_timestamp
+            waited = np.empty(k - i)
+            waited[0] = (max_ts[i] - rts if rts is not None and rts >= 0
+                         else at[i] - seg.created)
+            later = rts if rts is not None else float(max_ts[i])  # set by batch i if unset
+            waited[1:] = max_ts[i + 1:] - later if later >= 0 else at[i + 1:] - seg.created
+            roll = (before > limit - nb) | ((before > 0)
+                                            & (waited > self.segment_s - seg.jitter))
+            hits = np.flatnonzero(roll)
+            j = k if not len(hits) else i + int(hits[0])
+            if j == i:
+                if seg.count == 0 and seg.nbytes == 0:
+                    j = i + 1  # a fresh segment takes the batch (append would too)
+                else:
+                    self.log_end_offset = base + int(bounds[i])  # the roll's base offset
+                    self._roll(float(at[i]))
+                    continue
+            seg.nbytes += int(nbytes[i:j].sum())
+            seg.count += int(bounds[j] - bounds[i])
+            top = float(max_ts[i:j].max())
+            if top > seg.max_timestamp:
+                seg.max_timestamp = top
+            if seg.roll_timestamp is None:
+                seg.roll_timestamp = float(max_ts[i])
+            seg.last_modified = float(at[j - 1])
+            i = j
+        self.log_end_offset = base
+
     @staticmethod
     def _time_waited(seg: Segment, batch_ts: float, now: float) -> float:
         if seg.roll_timestamp is not None and seg.roll_timestamp >= 0:
@@ -261,10 +373,8 @@ class Log:
                 partition=self.name, offset=offset, log_start_offset=self.log_start_offset,
                 log_end_offset=self.log_end_offset)
         limit = self.high_watermark if upto is None else min(upto, self.log_end_offset)
-        head, n = self._head, self._n
-        off = self._off[head:n]
-        i = head + int(np.searchsorted(off, offset))
-        j = head + int(np.searchsorted(off, limit))
+        i = self._row(offset)
+        j = self._row(limit)
         if max_records is not None and j > i + max_records:
             j = i + max(int(max_records), 1)
         cum = self._cum

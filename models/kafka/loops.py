@@ -187,10 +187,14 @@ class ConsumerLoop:
                                       t=float(self.env.now), reason=_COMMIT_FAILED)
 
     def _process(self, consumer: Consumer, records: ConsumerRecords):
-        msg = np.concatenate([r.msg for r in records.values()])
+        parts = [r.msg for r in records.values()]
+        msg = parts[0] if len(parts) == 1 else np.concatenate(parts)
         n = len(msg)
         start = float(self.env.now)
-        done = start + np.cumsum(self._service(n))
+        if self.processing == 0.0 and not callable(self.processing):
+            done = np.full(n, start)  # start + cumsum of zeros, without the arrays
+        else:
+            done = start + np.cumsum(self._service(n))
         self._in_hand = (msg, done)
         yield self.env.timeout(float(done[-1]) - start)
         self._in_hand = None

@@ -137,25 +137,36 @@ class StickyPartitioner:
             self.produced = 0
 
     def assign(self, sizes: np.ndarray) -> np.ndarray:
-        """Partitions of consecutive null-key records of ``sizes`` bytes (one draw per switch)."""
+        """Partitions of consecutive null-key records of ``sizes`` bytes: the same choices (and
+        random draws, taken in one call) as ``partition()``/``record()`` record by record."""
         n = len(sizes)
         out = np.empty(n, dtype=np.int32)
         if n == 0:
             return out
         cum = np.cumsum(sizes, dtype=np.int64)
-        start = 0
-        while start < n:
-            part = self.partition()
-            base = cum[start - 1] if start else 0
-            # first record at which the bytes on this partition reach batch.size
-            need = base + self.batch_size - self.produced
-            end = max(start, int(np.searchsorted(cum, need, side="left")))
-            if end >= n:  # still below batch.size after the last record: stay
-                out[start:] = part
-                self.produced += int(cum[-1] - base)
-                return out
-            out[start:end + 1] = part
-            self.current = int(self.rng.integers(self.partitions))
-            self.produced = 0
-            start = end + 1
+        first = self.partition()
+        # the record with which the current partition reaches batch.size, then each next one
+        end = int(np.searchsorted(cum, self.batch_size - self.produced, side="left"))
+        if end >= n:  # still below batch.size after the last record: stay
+            out[:] = first
+            self.produced += int(cum[-1])
+            return out
+        before = cum - sizes  # bytes before each record
+        reach = np.searchsorted(cum, before + self.batch_size, side="left").tolist()
+        ends = [end]
+        while end + 1 < n:
+            end = max(end + 1, reach[end + 1])
+            if end >= n:
+                break
+            ends.append(end)
+        draws = self.rng.integers(self.partitions, size=len(ends)).astype(np.int32)
+        bounds = np.array(ends, dtype=np.int64) + 1  # first record of each new partition
+        seg = np.zeros(n, dtype=np.int64)
+        inside = bounds[bounds < n]
+        seg[inside] = 1
+        np.cumsum(seg, out=seg)
+        choices = np.concatenate(([first], draws))
+        out[:] = choices[seg]
+        self.current = int(draws[-1])
+        self.produced = 0 if ends[-1] == n - 1 else int(cum[-1] - cum[ends[-1]])
         return out

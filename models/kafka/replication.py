@@ -90,6 +90,7 @@ class Replication:
 
     cluster: KafkaCluster
     log: Any
+    _log: Any
     topic: str
     topic_id: int
     index: int
@@ -112,8 +113,10 @@ class Replication:
         self._unreplicated: deque[tuple[int, int, Any, Any]] = deque()  # acks 0/1 above the HW
         self._fetchers: list[ReplicaFetcher] = []  # fetchers following this partition
         self.max_high_watermark = 0  # the highest HW ever exposed (checking.md W4's ghost)
-        # steady regime: (append time, start, end) of the appends of the last two latencies
+        # steady regime: (append time, start, end) of the appends of the last two latencies,
+        # and the end of the older ones (on every follower)
         self._recent: deque[tuple[float, int, int]] = deque()
+        self._replicated_upto = 0
         # (t, new LEO, records removed, HW before): every truncation of the log
         self.truncations: list[tuple[float, int, int, int]] = []
 
@@ -131,14 +134,21 @@ class Replication:
         return self._steady_follower_leo(float(self.cluster.env.now))
 
     def _steady_follower_leo(self, now: float) -> int:
-        """Steady regime: a follower has every record appended a latency ago or earlier."""
-        reach = now - self.cluster.latency
-        leo = self.log.log_end_offset
-        for t, start, end in self._recent:
-            if t > reach:
-                return start
-            leo = end
-        return leo
+        """Steady regime: a follower has every record appended a latency ago or earlier (the
+        event path's appends in ``_recent``; the planned fast path's in its HW queue, whose
+        times are append + 2 latencies)."""
+        latency = self.cluster.latency
+        log = self.log
+        leo = max(log.high_watermark, self._replicated_upto)
+        reach = now - latency
+        for t, _start, end in self._recent:
+            if t <= reach and end > leo:
+                leo = end
+        for times, ends, _k in getattr(self, "_hw_queue", ()):
+            i = int(np.searchsorted(times, now + latency, side="right"))
+            if i and int(ends[i - 1]) > leo:
+                leo = int(ends[i - 1])
+        return min(leo, log.log_end_offset)
 
     def truncations_below_hw(self) -> list[tuple[float, int, int, int]]:
         """Truncations that removed committed records (checking.md W6)."""
@@ -166,7 +176,7 @@ class Replication:
         recent = self._recent
         horizon = now - 2.0 * cluster.latency
         while recent and recent[0][0] < horizon:
-            recent.popleft()
+            self._replicated_upto = recent.popleft()[2]
         recent.append((now, start, end))
         cluster.sim.call_at(now + 2.0 * cluster.latency, self._steady_hw, end)
 
@@ -191,6 +201,9 @@ class Replication:
                 self._last_fetch_leo[b] = leo
                 self._last_fetch_t[b] = now
         self._recent.clear()
+        hwq = getattr(self, "_hw_queue", None)
+        if hwq:
+            hwq.clear()  # the fast path's HW moves: the fetchers move the HW from now on
 
     def in_sync(self) -> bool:
         """Every replica in the ISR and caught up, and the leader knows it (steady again)."""
@@ -231,7 +244,7 @@ class Replication:
             self._set_high_watermark(hw)
 
     def _set_high_watermark(self, hw: int) -> None:
-        log = self.log
+        log = self._log  # not the settling property: this runs while inbound batches settle
         log.high_watermark = hw
         if hw > self.max_high_watermark:
             self.max_high_watermark = hw

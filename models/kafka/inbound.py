@@ -1,0 +1,65 @@
+"""Record batches on their way to a partition leader: sent, not yet arrived.
+
+The producer's fast bulk path (``models.kafka.planner``) knows, a window ahead, which batches it
+sends when and so when each reaches the leader. It hands them to the partition as ``Inbound``
+columns instead of scheduling one simpy event per produce request. The partition applies them
+lazily: whenever anything looks at it (a fetch, a retention pass, a property, another append)
+it first appends every inbound batch whose arrival time has passed, in arrival order, with the
+arrival time as the append time (``Log.append_many``), and moves the high watermark for those
+whose HW time has passed. Seen from outside, the log is exactly what per-request appends at the
+arrival times would have made; only the Python work is batched. A fetch waiting for data gets
+one timer to the next HW move, so it wakes when it would have.
+
+Same-instant order: a batch arriving at the very instant of another event there (a fetch, a
+ListOffsets) counts as arrived before it. With an event per request, simpy's scheduling order
+would decide; it puts the arrival first in the usual case (a producer request sent on a
+response that a fetch sent at the same instant follows), not always.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Inbound:
+    """``k`` batches for one partition: batch ``j`` is rows ``bounds[j]:bounds[j+1]`` of the
+    record columns, arrives at ``at[j]`` (non-decreasing), and becomes visible to consumers (HW)
+    at ``hw_at[j]``. ``pid``/``seq`` are the producer id and each batch's base sequence (for the
+    leader's idempotence state; ``pid`` -1 without idempotence). ``base[j]`` is filled with the
+    batch's base offset when it is appended; ``applied`` counts batches appended so far.
+    """
+
+    __slots__ = ("applied", "at", "base", "bounds", "csize", "hw_at", "k", "key", "msg", "pid",
+                 "seq", "size", "sorted", "ts")
+
+    def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
+                 ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
+                 seq: np.ndarray) -> None:
+        self.at = at
+        self.hw_at = hw_at
+        self.bounds = bounds
+        self.msg = msg
+        self.ts = ts
+        self.size = size
+        self.key = key
+        self.pid = pid
+        self.seq = seq
+        self.k = len(at)
+        self.applied = 0
+        self.base = np.full(self.k, -1, dtype=np.int64)
+        self.csize = np.zeros(len(size) + 1, dtype=np.int64)  # bytes before each row
+        np.cumsum(size, out=self.csize[1:])
+        self.sorted = bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())  # timestamps in order
+
+    def next_at(self) -> float:
+        """Arrival time of the next batch not yet appended (inf when none)."""
+        return float(self.at[self.applied]) if self.applied < self.k else np.inf
+
+    def next_hw_at(self) -> float:
+        return float(self.hw_at[self.applied]) if self.applied < self.k else np.inf
+
+    def truncate(self, k: int) -> None:
+        """Forget batches ``k`` and later (revoked before they were sent)."""
+        if k < self.applied:
+            raise ValueError("cannot revoke batches that have already arrived")
+        self.k = min(self.k, k)

@@ -1,0 +1,747 @@
+"""The producer's fast bulk path: produce requests planned a window at a time, without events.
+
+``Producer.produce()`` hands the producer whole arrays of records, so it knows every send time in
+advance. While nothing else is going on (see *When it applies*), the ``Planner`` works out a
+window of the sender's future at once — which batches each request carries, when it leaves,
+reaches the leader and is answered — in one tight loop per broker over precomputed per-record
+tables, instead of several simpy events and numpy calls per batch. The leader gets the batches
+as ``Inbound`` columns that it appends when their arrival time has come (``inbound.py``), and
+the trace rows, ``BulkSend`` arrays and ``done`` event are settled in bulk.
+
+Kafka behaviour reproduced — exactly what the event path (``Producer._run_sender`` and friends)
+does for bulk feeds, rule for rule:
+
+- A partition's next batch starts at its first unsent record and is *ready* when full (the
+  record that would overflow ``batch.size`` has been sent, or the batch is exactly full) or
+  ``linger.ms`` after its first record (``Feed.ready_at``; a lone record bigger than
+  ``batch.size`` is a batch of its own).
+- The sender drains a broker as soon as one of its partitions is ready: one request carries the
+  head batch of *every* partition of that broker that has records sent by then, ready or not,
+  up to ``batch.size`` each and ``max.request.size`` in total, starting one partition further on
+  each time (``drainBatchesForOneNode``); it repeats at the same instant while a partition is
+  still ready.
+- At most ``max.in.flight.requests.per.connection`` unanswered requests per broker: when the
+  limit binds, the next request leaves when the oldest answer arrives, with every record sent
+  by then (the planner keeps each broker's answer times; ``acks=0`` has no limit).
+- Times: a request sent at ``r`` reaches the leader at ``r + latency`` and is appended then;
+  ``acks=1`` is answered at ``r + 2·latency``; ``acks=all`` waits for the high watermark too
+  (``2·latency`` more with followers); ``acks=0`` completes at ``r`` with offset -1. Records
+  become visible to consumers when the HW covers them (at the append with one replica, two
+  latencies later with followers). Offsets are given at arrival, in arrival order, so other
+  producers' appends interleave correctly. Idempotent batches get their sequence numbers as
+  when sent and the leader's producer state is kept up to date.
+
+When it applies: the planner runs while the producer has bulk feeds and nothing that needs the
+event path — no ``send()`` batches queued, no retries or event-path requests in flight, no
+``flush()`` or ``close()`` pending, no random link loss. It stops *before* the first request it
+cannot vouch for — one the link would lose (a cut), one the leader would reject (too large,
+keyless on a compacted topic, ``acks=all`` under ``min.insync.replicas``), or one carrying a
+record past ``delivery.timeout.ms`` — and hands over to the event path from that instant,
+turning its requests still in flight into ordinary ones. ``send()``, ``flush()``, ``close()``
+and a new link cut hand over at once; another ``produce()`` re-plans from now. The event path
+hands back as soon as it is quiet again.
+
+Equivalence (``tests/test_kafka_planner.py``): on random workloads the fast path and the event
+path give the same batches, requests, offsets and ack times, the same log, and the same trace
+rows. Two differences, both invisible to the simulated system: the trace rows of one instant
+may be in another order (rows are written in time order, a window at a time), and the trace and
+``BulkSend`` arrays are brought up to date when the producer settles — every planning window
+(``WINDOW`` simulated seconds), when a bulk completes, on a hand-over, and at ``sim.sync()``
+(``sim.run`` does it) — not at each answer. Times equal the event path's up to the last bit of
+float rounding of simpy's relative timeouts; a record sent within that rounding of a drain can
+fall in another batch.
+
+Not modelled beyond the event path: same-instant ties between a request and another producer's
+request or a ``produce()`` call (the event path orders them by simpy's event order; here
+planned requests of the instant go first).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from models.kafka.batches import Feed, ProducerBatch
+from models.kafka.inbound import Inbound
+
+INF = float("inf")
+WINDOW = 0.05  # simulated seconds of sends planned per step
+
+
+def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple[list, list, list, list]:
+    """Per-record tables of a feed as Python lists (built once, cached on the feed): send
+    times; ``fit[k]``, the end of a batch that starts at record ``k`` (``Feed.cut``);
+    ``ready[k]``, when that batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``."""
+    if feed.plan is None:
+        t = feed.t
+        cum = feed.cum
+        n = len(t)
+        k = np.arange(n)
+        fit = np.searchsorted(cum, cum[:-1] + batch_size, side="right") - 1
+        fit = np.maximum(fit, k + 1)
+        exact = cum[fit] - cum[:-1] >= batch_size
+        full_at = np.full(n, np.inf)
+        full_at[exact] = t[fit[exact] - 1]
+        closing = ~exact & (fit < n)
+        full_at[closing] = t[fit[closing]]
+        ready = np.minimum(t + linger, full_at)
+        feed.plan = (t.tolist(), fit.tolist(), ready.tolist(), cum.tolist())
+    return feed.plan
+
+
+class _Cursor:
+    """The planner's position in one partition queue: its head feed's tables and next batch."""
+
+    __slots__ = ("cum", "feed", "fi", "fit", "hwd", "maxb", "n", "needkey", "ok", "pos", "pq",
+                 "ready", "rt", "t")
+
+    def __init__(self, pq: Any, planner: Planner) -> None:
+        self.pq = pq
+        part = pq.part
+        log = part.log
+        self.maxb = min(log.max_message_bytes, log.segment_bytes)
+        self.needkey = log.compact
+        p = planner.producer
+        self.ok = (p.acks != "all" or len(part.isr) >= part.min_insync_replicas) \
+            and pq.broker == part.leader
+        isr = len(part.isr)
+        self.hwd = 2.0 * p.cluster.link.latency if isr > 1 else 0.0
+        self.fi = -1
+        self.n = 0
+        self.rt = INF
+        self._load(planner)
+
+    def _load(self, planner: Planner) -> None:
+        """Move to the next feed with unsent records (``rt`` = INF when there is none)."""
+        feeds = self.pq.feeds
+        p = planner.producer
+        while True:
+            self.fi += 1
+            if self.fi >= len(feeds):
+                self.feed = None
+                self.n = 0
+                self.pos = 0
+                self.rt = INF
+                return
+            feed = feeds[self.fi]
+            if feed.pos < len(feed.idx):
+                break
+        self.feed = feed
+        self.t, self.fit, self.ready, self.cum = feed_tables(feed, p.linger, p.batch_size)
+        self.n = len(self.t)
+        self.pos = feed.pos
+        self.rt = self.ready[self.pos]
+
+
+class _Lane:
+    """The batches one window planned for one partition from one feed, in send order, with
+    the settling cursors (published / appended / acknowledged rows written so far)."""
+
+    __slots__ = ("at", "bulk", "e", "feed", "handed", "hw_at", "inbound", "k", "nack", "napp",
+                 "npub", "pq", "q", "r", "resp", "s", "seq")
+
+    def __init__(self, pq: Any, feed: Feed) -> None:
+        self.pq = pq
+        self.feed = feed
+        self.bulk = feed.bulk
+        self.npub = self.napp = self.nack = 0
+        self.handed = False
+
+
+class _Window:
+    """The requests of one planning step (send times, brokers, drain starts, hops, answers,
+    batch counts) and their lanes."""
+
+    __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "resp")
+
+
+def _counts(lane: _Lane, a: int, b: int) -> np.ndarray:
+    return lane.e[a:b] - lane.s[a:b]
+
+
+class Planner:
+    """The fast path of one ``Producer`` (see the module docstring)."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self.env = producer.env
+        self.active = False
+        self.enabled = True  # tests switch it off to compare with the event path
+        self.windows: deque[_Window] = deque()
+        self.infl: dict[int, deque[float]] = {}
+        self.epoch = 0
+        self._planned: dict[int, list] = {}  # id(bulk) -> [bulk, records planned, last answer]
+
+    # ---- mode changes --------------------------------------------------------------------
+    def quiet(self) -> bool:
+        """Whether the event path has nothing of its own going on (the planner may take over)."""
+        p = self.producer
+        if (p._closed or p._flush_waiters or p._blocked or any(p._inflight.values())
+                or p._acks0_travelling or p.cluster.link.loss or p.cluster.replicating):
+            return False  # replicating: faults have begun, the event path handles them
+        has_feed = False
+        for pq in p._pqs.values():
+            if pq.queue or pq.open is not None or pq.inflight:
+                return False
+            if not has_feed:
+                has_feed = any(f.pos < len(f.idx) for f in pq.feeds)
+        return has_feed
+
+    def maybe_start(self) -> None:
+        if self.active or not self.enabled or not self.quiet():
+            return
+        now = self.env.now
+        self.active = True
+        self.epoch += 1
+        self.infl = {b: deque() for b in self.producer._by_broker}
+        if not self._plan(now, first=True):
+            self.active = False
+
+    def replan(self) -> None:
+        """Records were added (another ``produce()``, after ``revoke(now)``): plan from now."""
+        self.epoch += 1
+        self._plan(self.env.now)
+
+    def leave(self) -> None:
+        """Hand over to the event path now (``send``, ``flush``, ``close``, a link change)."""
+        if self.active:
+            self._to_event_mode(self.env.now)
+
+    def leave_for_faults(self) -> None:
+        """Faults begin (``cluster.regime_listeners``, before anything breaks): hand over as
+        ``leave`` does, except that requests still on their way to the leader arrive through
+        the event path (which checks the broker and its leadership then), answers not yet sent
+        wait for the HW the event path's way, and the batches appended but not yet covered by
+        the HW are remembered, so that a leader change that truncates them is traced."""
+        if self.active:
+            self._to_event_mode(self.env.now, faults=True)
+
+    def sync(self) -> None:
+        self.settle(self.env.now)
+
+    # ---- planning ------------------------------------------------------------------------
+    def _plan(self, now: float, first: bool = False) -> bool:
+        """Plan the requests of ``(now, now + WINDOW]``; schedule the next step. False when
+        not even the first request could be planned (the event path keeps the producer)."""
+        p = self.producer
+        horizon = now + WINDOW
+        stop = INF
+        reqs: list[tuple] = []
+        nxt = INF  # the earliest ready time of a batch not planned yet
+        for broker, pqs in p._by_broker.items():
+            if broker < 0 or not pqs:
+                continue  # no leader known, or its partitions moved to other leaders
+            curs = [_Cursor(pq, self) for pq in pqs]
+            x = self._plan_broker(broker, curs, now, horizon, reqs)
+            stop = min(stop, x)
+            nxt = min(nxt, min(c.rt for c in curs))
+        if first and not reqs and stop <= now:
+            return False
+        if reqs:
+            self._record(reqs)
+        epoch = self.epoch
+        if stop < INF:
+            p.sim.call_at(stop, self._handover, epoch)
+        elif nxt < INF:
+            # the next step: at the horizon, or (sparse feeds) half a window before the next
+            # batch is ready, rather than one idle step per window until then
+            p.sim.call_at(max(horizon, nxt - 0.5 * WINDOW), self._tick, epoch)
+        return True
+
+    def _plan_broker(self, broker: int, curs: list[_Cursor], now: float, horizon: float,
+                     out: list) -> float:
+        """The sender's requests to ``broker`` up to ``horizon``; returns the time the
+        planner must stop at (INF when it need not)."""
+        p = self.producer
+        n = len(curs)
+        acks0 = p.acks == "0"
+        limit = p.max_in_flight
+        max_req = p.max_request_size
+        lat = p.cluster.link.latency
+        link = p.cluster.link
+        cuts = link.cuts
+        expiry = p.delivery_timeout
+        all_acks = p.acks == "all"
+        infl = self.infl.setdefault(broker, deque())
+        drain = p._drain_index
+        idem = p.idempotent
+        last = now  # the sender's clock: a batch that became ready while it waited goes now
+        while True:
+            r = min(c.rt for c in curs)
+            if r == INF:
+                return INF
+            if r < last:
+                r = last
+            if r > horizon:
+                return INF
+            if not acks0:
+                while infl and infl[0] <= r:
+                    infl.popleft()
+                if len(infl) >= limit:
+                    s = infl[0]
+                    if s > horizon:
+                        return INF
+                    infl.popleft()
+                    while infl and infl[0] <= s:
+                        infl.popleft()
+                    r = s
+            start = drain.get(broker, 0) % n
+            got = []
+            size = 0
+            delay = 0.0
+            for i in range(n):
+                c = curs[(start + i) % n]
+                pos = c.pos
+                if pos >= c.n or c.t[pos] > r:
+                    continue
+                end = bisect_right(c.t, r, pos, c.fit[pos])
+                nb = c.cum[end] - c.cum[pos]
+                if got and size + nb > max_req:
+                    break  # max.request.size: it waits for the next request
+                if (not c.ok or nb > c.maxb or r >= c.t[pos] + expiry
+                        or (c.needkey and bool((c.feed.key[pos:end] < 0).any()))):
+                    return min(r, c.t[pos] + expiry)
+                got.append((c, pos, end))
+                size += nb
+                if all_acks and c.hwd > delay:
+                    delay = c.hwd
+            at = r + lat
+            hop = at + delay if delay > 0 else at
+            resp = r if acks0 else hop + lat
+            if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
+                return r
+            drain[broker] = start + 1
+            batches = []
+            for c, pos, end in got:
+                seq = -1
+                if idem:
+                    seq = c.pq.next_seq
+                    c.pq.next_seq += end - pos
+                batches.append((c.pq, c.feed, pos, end, seq, at + c.hwd))
+                c.feed.pos = end
+                c.pos = end
+                if end < c.n:
+                    c.rt = c.ready[end]
+                else:
+                    c._load(self)
+            out.append((r, broker, start, at, resp, batches, hop))
+            last = r
+            p.requests_sent += 1
+            p.batches_sent += len(batches)
+            if not acks0:
+                infl.append(resp)
+
+    def _record(self, reqs: list[tuple]) -> None:
+        """Turn the planned requests into a window of lanes and hand the leaders their
+        inbound batches."""
+        reqs.sort(key=lambda q: q[0])  # stable: brokers in the sender's order at each instant
+        w = _Window()
+        w.r = np.array([q[0] for q in reqs])
+        w.brokers = np.array([q[1] for q in reqs], dtype=np.int64)
+        w.dstart = np.array([q[2] for q in reqs], dtype=np.int64)
+        w.resp = np.array([q[4] for q in reqs])
+        w.hop = np.array([q[6] for q in reqs])
+        w.nb = np.array([len(q[5]) for q in reqs], dtype=np.int64)
+        lanes: dict[tuple[int, int], list] = {}
+        for qi, (r, _b, _d, at, resp, batches, _h) in enumerate(reqs):
+            for pq, feed, s, e, seq, hw_at in batches:
+                key = (id(pq), id(feed))
+                rows = lanes.get(key)
+                if rows is None:
+                    rows = lanes[key] = [pq, feed, []]
+                rows[2].append((qi, r, at, resp, s, e, seq, hw_at))
+        w.lanes = []
+        pid = self.producer.producer_id
+        for pq, feed, rows in lanes.values():
+            lane = _Lane(pq, feed)
+            cols = list(zip(*rows, strict=True))
+            lane.q = np.array(cols[0], dtype=np.int64)
+            lane.r = np.array(cols[1])
+            lane.at = np.array(cols[2])
+            lane.resp = np.array(cols[3])
+            lane.s = np.array(cols[4], dtype=np.int64)
+            lane.e = np.array(cols[5], dtype=np.int64)
+            lane.seq = np.array(cols[6], dtype=np.int64)
+            lane.hw_at = np.array(cols[7])
+            lane.k = len(lane.q)
+            lo, hi = int(lane.s[0]), int(lane.e[-1])
+            bounds = np.append(lane.s, hi) - lo
+            lane.inbound = Inbound(lane.at, lane.hw_at, bounds, feed.msg[lo:hi], feed.t[lo:hi],
+                                   feed.size[lo:hi], feed.key[lo:hi], pid, lane.seq)
+            pq.part.add_inbound(lane.inbound)
+            w.lanes.append(lane)
+            entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
+            entry[1] += hi - lo
+        self.windows.append(w)
+        for entry in self._planned.values():
+            bulk, planned, scheduled = entry
+            if planned >= len(bulk) and not scheduled:
+                # settle when its last answer comes: ``done`` fires then
+                last = max(float(lane.resp[:lane.k].max()) for win in self.windows
+                           for lane in win.lanes if lane.bulk is bulk and lane.k)
+                self.producer.sim.call_at(last, self.settle_now)
+                entry[2] = True  # a revocation resets it
+
+    # ---- steps and hand-over -------------------------------------------------------------
+    def _tick(self, epoch: int) -> None:
+        if epoch != self.epoch or not self.active:
+            return
+        now = self.env.now
+        self.settle(now)
+        self._plan(now)
+
+    def _handover(self, epoch: int) -> None:
+        if epoch == self.epoch and self.active:
+            self._to_event_mode(self.env.now)
+
+    def settle_now(self) -> None:
+        self.settle(self.env.now)
+
+    def _to_event_mode(self, x: float, faults: bool = False) -> None:
+        """Give the producer back to the event path at ``x``: revoke later requests, settle,
+        turn the requests still in flight into ordinary ones (see ``leave_for_faults`` for
+        ``faults``)."""
+        p = self.producer
+        self.epoch += 1
+        self.revoke(x)
+        self.settle(x)
+        self.active = False
+        link = p.cluster.link
+        last = -INF
+        for w in self.windows:
+            pending: dict[int, list] = {}
+            travelling: dict[int, list] = {}
+            for lane in w.lanes:
+                last = max(last, float(lane.at[:lane.k].max(initial=-INF)))
+                if lane.handed:
+                    continue
+                lane.handed = True
+                acked = lane.nack
+                for j in range(lane.nack, lane.k):
+                    pending.setdefault(int(lane.q[j]), []).append((lane, j))
+                lane.nack = lane.k
+                if faults:
+                    self._for_faults(lane, x, acked, travelling)
+            for qi in sorted(pending):
+                self._materialise(w, qi, pending[qi], link, faults)
+            for qi in sorted(travelling):
+                self._acks0_on_the_way(w, qi, travelling[qi])
+        if last > x:
+            p.sim.call_at(last, self.settle_now)
+        for pq in p._pqs.values():
+            p._refresh(pq)
+        p._wake()
+
+    def _for_faults(self, lane: _Lane, x: float, acked: int, travelling: dict) -> None:
+        """``leave_for_faults`` for one lane: batches not yet arrived leave the inbound (the
+        event path brings them); appended ones above the HW that were already acknowledged
+        (``acks`` 0 or 1) are remembered for loss tracing."""
+        from models.kafka.producer import _Acked
+
+        p = self.producer
+        part = lane.pq.part
+        arrived = int(np.searchsorted(lane.at[:lane.k], x, side="right"))
+        if p.acks != "all":
+            hw = part.log.high_watermark
+            for j in range(min(arrived, acked)):
+                base = int(lane.inbound.base[j])
+                end = base + int(lane.e[j] - lane.s[j])
+                if end > hw:
+                    part._track_unreplicated(base, end, p, _Acked(
+                        lane.feed.msg[int(lane.s[j]):int(lane.e[j])]))
+            part._unreplicated = deque(sorted(part._unreplicated, key=lambda e: e[0]))
+        if arrived < lane.k:
+            if p.acks == "0":  # acknowledged when sent, and still on their way
+                for j in range(arrived, min(acked, lane.k)):
+                    travelling.setdefault(int(lane.q[j]), []).append((lane, j))
+            lane.inbound.truncate(arrived)
+            part.inbound_changed()
+            lane.k = arrived
+
+    def _batch(self, lane: _Lane, j: int) -> ProducerBatch:
+        """Batch ``j`` of ``lane`` as an event-path ``ProducerBatch``."""
+        p = self.producer
+        feed = lane.feed
+        s, e = int(lane.s[j]), int(lane.e[j])
+        t0 = float(feed.t[s])
+        b = ProducerBatch(p._next_batch_id, lane.pq.part, t0, t0 + p.linger)
+        p._next_batch_id += 1
+        b.bulk = feed.bulk
+        b.bulk_idx = feed.idx[s:e]
+        b.msg, b.ts, b.size, b.key = feed.msg[s:e], feed.t[s:e], feed.size[s:e], feed.key[s:e]
+        b.null = None
+        b.nbytes = int(feed.cum[e] - feed.cum[s])
+        b.count = e - s
+        b.full = True
+        b.attempts = 1
+        b.base_seq = int(lane.seq[j])
+        b.pid = p.producer_id if b.base_seq >= 0 else -1
+        return b
+
+    def _acks0_on_the_way(self, w: _Window, qi: int, refs: list) -> None:
+        """``acks=0`` batches sent (and so acknowledged) but not yet at the leader: the event
+        path delivers them, or traces their loss if the leader is gone."""
+        p = self.producer
+        batches = []
+        for lane, j in refs:
+            b = self._batch(lane, j)
+            b.done = b.acked = True
+            batches.append(b)
+        lane0, j0 = refs[0]
+        p._acks0_travelling += 1
+        p.sim.call_at(float(lane0.at[j0]), p._arrive_acks0, batches, int(w.brokers[qi]))
+
+    def _materialise(self, w: _Window, qi: int, refs: list, link: Any,
+                     faults: bool = False) -> None:
+        """A planned request in flight becomes an event-path request (``_Request``)."""
+        from models.kafka.cluster import AppendResult
+        from models.kafka.producer import _Request
+
+        if faults:
+            p = self.producer
+            batches = [self._batch(lane, j) for lane, j in refs]
+            for b in batches:
+                p._unfinished[b.id] = b
+                p._buffered += b.nbytes
+                p._pqs[b.partition].inflight += 1
+            lane0, j0 = refs[0]
+            broker = int(w.brokers[qi])
+            request = _Request(broker, batches, float(lane0.r[j0]))
+            p._inflight[broker] += 1
+            p._open[request] = None
+            now = float(self.env.now)
+            at = float(lane0.at[j0])
+            if at > now:  # still on its way: it arrives through the event path
+                p.sim.call_at(at, p._arrive, request)
+                return
+            results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+                       for lane, j in refs]
+            if p.acks != "all":
+                for b, r in zip(batches, results, strict=True):
+                    b.partition._track_unreplicated(r.base_offset, r.base_offset + b.count,
+                                                    p, b)
+            if float(w.hop[qi]) > now:  # the answer has not left: acks=all waits for the HW
+                if not p._await_hw(request, results):
+                    p.sim.call_at(float(w.hop[qi]), p._respond, request, results)
+            else:  # the answer is on its way
+                request.answered = True
+                p.sim.call_at(float(w.resp[qi]), p._on_response, request, results)
+            return
+
+        p = self.producer
+        broker = int(w.brokers[qi])
+        batches = []
+        for lane, j in refs:
+            feed = lane.feed
+            s, e = int(lane.s[j]), int(lane.e[j])
+            t0 = float(feed.t[s])
+            b = ProducerBatch(p._next_batch_id, lane.pq.part, t0, t0 + p.linger)
+            p._next_batch_id += 1
+            b.bulk = feed.bulk
+            b.bulk_idx = feed.idx[s:e]
+            b.msg, b.ts, b.size, b.key = feed.msg[s:e], feed.t[s:e], feed.size[s:e], feed.key[s:e]
+            b.null = None
+            b.nbytes = int(feed.cum[e] - feed.cum[s])
+            b.count = e - s
+            b.full = True
+            b.attempts = 1
+            b.base_seq = int(lane.seq[j])
+            if b.base_seq >= 0:  # numbered under this producer id; in the event path's window
+                b.pid = p.producer_id
+                p._numbered.setdefault(lane.pq.part, deque()).append(b)
+            p._unfinished[b.id] = b
+            p._buffered += b.nbytes
+            lane.pq.inflight += 1
+            batches.append(b)
+        lane0, j0 = refs[0]
+        request = _Request(broker, batches, float(lane0.r[j0]))
+        p._inflight[broker] += 1
+        hop = float(w.hop[qi])
+        if hop > self.env.now:
+            p.sim.call_at(hop, self._respond, request, refs)  # the answer is yet to leave
+        else:
+            p.sim.call_at(float(w.resp[qi]), self._answer, request, refs)
+
+    def _respond(self, request: Any, refs: list) -> None:
+        p = self.producer
+        link = p.cluster.link
+        if link.delivers():
+            self.env.timeout(link.delay()).callbacks.append(
+                lambda _e: self._answer(request, refs))
+        else:
+            p._time_out_later(request)
+
+    def _answer(self, request: Any, refs: list) -> None:
+        from models.kafka.cluster import AppendResult
+
+        self.settle(self.env.now)
+        for lane, _j in refs:
+            lane.pq.part.log  # noqa: B018 - offsets are given at arrival
+        results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+                   for lane, j in refs]
+        self.producer._on_response(request, results)
+
+    # ---- revocation ----------------------------------------------------------------------
+    def revoke(self, x: float) -> None:
+        """Forget the planned requests sent after ``x`` (they have not happened yet)."""
+        p = self.producer
+        touched = set()
+        for w in reversed(self.windows):
+            if not len(w.r) or w.r[-1] <= x:
+                break
+            keep = int(np.searchsorted(w.r, x, side="right"))
+            for qi in range(len(w.r) - 1, keep - 1, -1):
+                p._drain_index[int(w.brokers[qi])] = int(w.dstart[qi])
+            p.requests_sent -= len(w.r) - keep
+            p.batches_sent -= int(w.nb[keep:].sum())
+            for lane in w.lanes:
+                k = int(np.searchsorted(lane.r[:lane.k], x, side="right"))
+                if k < lane.k:
+                    s = int(lane.s[k])
+                    lane.feed.pos = s
+                    if p.idempotent:
+                        lane.pq.next_seq = int(lane.seq[k])
+                    entry = self._planned.get(id(lane.bulk))
+                    if entry is not None:
+                        entry[1] -= int(lane.e[lane.k - 1]) - s
+                        entry[2] = False
+                    lane.inbound.truncate(k)
+                    lane.k = k
+                    touched.add(lane.pq.part)
+            w.r, w.brokers, w.dstart = w.r[:keep], w.brokers[:keep], w.dstart[:keep]
+            w.resp, w.nb, w.hop = w.resp[:keep], w.nb[:keep], w.hop[:keep]
+            w.lanes = [lane for lane in w.lanes if lane.k]
+        for part in touched:
+            part.inbound_changed()
+        while self.windows and not len(self.windows[-1].r):
+            self.windows.pop()
+        # the answers still awaited, per broker
+        self.infl = {b: deque() for b in p._by_broker}
+        if p.acks != "0":
+            waiting = []
+            for w in self.windows:
+                live = w.resp > x
+                waiting += zip(w.resp[live].tolist(), w.brokers[live].tolist(), strict=True)
+            for resp, b in sorted(waiting):
+                self.infl[b].append(resp)
+
+    # ---- settling ------------------------------------------------------------------------
+    def settle(self, now: float) -> None:
+        """Write the facts of every planned request up to ``now``: ``published`` rows once it
+        is sent, ``appended`` once it arrived, ``acked`` rows, offsets and the ``BulkSend``
+        arrays once it is answered."""
+        if not self.windows:
+            return
+        p = self.producer
+        tracing = p._tracing
+        pub: list[tuple] = []
+        app: list[tuple] = []
+        ack: list[tuple] = []
+        done: list[Any] = []
+        for w in self.windows:
+            for lane in w.lanes:
+                k = lane.k
+                j = int(np.searchsorted(lane.r[:k], now, side="right"))
+                if j > lane.npub:
+                    if tracing:
+                        pub.append(self._rows(lane, lane.npub, j, lane.r))
+                    lane.npub = j
+                j = int(np.searchsorted(lane.at[:k], now, side="right"))
+                if j > lane.napp:
+                    lane.pq.part.log  # noqa: B018 - the leader appends what has arrived
+                    if tracing:
+                        app.append(self._rows(lane, lane.napp, j, lane.at, offsets=True))
+                    lane.napp = j
+                if not lane.handed and lane.nack < k:
+                    j = lane.nack + int(np.searchsorted(
+                        np.maximum.accumulate(lane.resp[lane.nack:k]), now, side="right"))
+                    if j > lane.nack:
+                        lane.pq.part.log  # noqa: B018 - offsets are given at arrival
+                        self._ack(lane, lane.nack, j, ack if tracing else None, done)
+                        lane.nack = j
+        if pub:
+            self._extend(p._trace.published, pub, "published")
+        if app:
+            self._extend(p.cluster.appended, app, "appended")
+        if ack:
+            self._extend(p._trace.acked, ack, "acked")
+        for bulk in done:
+            self._planned.pop(id(bulk), None)
+            bulk.done.succeed(bulk)
+        while self.windows and self._finished(self.windows[0], now):
+            self.windows.popleft()
+
+    @staticmethod
+    def _finished(w: _Window, now: float) -> bool:
+        if len(w.resp) and float(w.resp.max()) > now:
+            return False
+        return all(lane.npub == lane.k and lane.napp == lane.k and lane.nack == lane.k
+                   for lane in w.lanes)
+
+    def _rows(self, lane: _Lane, a: int, b: int, times: np.ndarray,
+              offsets: bool = False) -> tuple:
+        feed = lane.feed
+        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
+        counts = _counts(lane, a, b)
+        t = np.repeat(times[a:b], counts)
+        offs = None
+        if offsets:
+            base = lane.inbound.base[a:b]
+            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
+        return (lane, feed, lo, hi, t, offs)
+
+    def _ack(self, lane: _Lane, a: int, b: int, rows: list | None, done: list) -> None:
+        p = self.producer
+        feed = lane.feed
+        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
+        counts = _counts(lane, a, b)
+        if p.acks == "0":
+            offs = np.full(hi - lo, -1, dtype=np.int64)
+        else:
+            base = lane.inbound.base[a:b]
+            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
+            if p.idempotent:
+                lane.pq.acked_seq = int(lane.seq[b - 1] + counts[-1] - 1)
+        t = np.repeat(lane.resp[a:b], counts)
+        bulk = lane.bulk
+        idx = feed.idx[lo:hi]
+        bulk.offset[idx] = offs
+        bulk.acked_at[idx] = t
+        bulk.pending -= hi - lo
+        if bulk.pending == 0:
+            done.append(bulk)
+        if rows is not None:
+            rows.append((lane, feed, lo, hi, t, offs))
+
+    def _extend(self, table: Any, parts: list[tuple], kind: str) -> None:
+        """One ``extend`` for all rows of a settle, in time order."""
+        p = self.producer
+        msg = np.concatenate([f.msg[lo:hi] for _l, f, lo, hi, _t, _o in parts])
+        t = np.concatenate([t for *_x, t, _o in parts])
+        part = np.concatenate([np.full(hi - lo, lane.pq.part.index, dtype=np.int32)
+                               for lane, _f, lo, hi, _t, _o in parts])
+        order = np.argsort(t, kind="stable")
+        if kind == "published":
+            ts = np.concatenate([f.t[lo:hi] for _l, f, lo, hi, _t, _o in parts])
+            size = np.concatenate([f.size[lo:hi] for _l, f, lo, hi, _t, _o in parts])
+            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
+                                   for lane, _f, lo, hi, _t, _o in parts])
+            table.extend(msg=msg[order], t=ts[order], source=p.source, channel=chan[order],
+                         size=size[order], partition=part[order], offset=-1)
+            return
+        offs = np.concatenate([o for *_x, o in parts])
+        if kind == "appended":
+            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
+                                   for lane, _f, lo, hi, _t, _o in parts])
+            table.extend(msg=msg[order], channel=chan[order], partition=part[order],
+                         offset=offs[order], t=t[order])
+        else:
+            table.extend(msg=msg[order], t=t[order], partition=part[order],
+                         offset=offs[order])
+
+
+def _cut(cuts: list[tuple[float, float]], t: float) -> bool:
+    return any(start <= t < end for start, end in cuts)
