@@ -13,7 +13,12 @@ Core tables (the checker reads these):
 - ``delivered`` — a receiver got a message (Redis subscriber read the frame; Kafka consumer
   received the record from ``poll()``). ``via`` names the subscription that matched it (a pattern
   id for Redis ``pmessage``; -1 for a plain channel subscription or a Kafka partition fetch).
-- ``dropped`` — a copy a receiver was owed is gone, with a reason from ``DROP_REASONS``.
+- ``dropped`` — a copy a receiver was owed is gone, with a reason from ``DROP_REASONS``
+  (``replication-link``: executed on a Redis primary, still on its way to a replica when the
+  primary died; ``failover``: lost to a Sentinel failover — a connection killed at the
+  promotion, or copies published while the subscriber was moving to the new primary;
+  ``no-primary``: published while no primary accepted it, between a primary's crash and the
+  promotion of its replica).
 - ``committed`` — a consumer group committed an offset (the next offset to read, as in Kafka).
 
 Models may register further tables with :meth:`Trace.table`.
@@ -42,6 +47,9 @@ DROP_REASONS: tuple[str, ...] = (
     "not-enough-replicas",
     "compaction",
     "log-truncation",
+    "replication-link",
+    "failover",
+    "no-primary",
     "commit-failed",
 )
 REASON_CODE: Mapping[str, int] = {name: code for code, name in enumerate(DROP_REASONS)}
@@ -195,6 +203,7 @@ class Trace:
         self.channels = Names()
         self.sources = Names()
         self.subscriptions = Names()  # non-channel subscriptions: Redis glob patterns
+        self.servers = Names()  # servers that execute commands (a Redis primary, its replicas)
         self.receiver_groups: dict[int, str] = {}
         self._next_msg = 0
 

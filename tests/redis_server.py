@@ -83,9 +83,11 @@ class RedisServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_redis_server(binary: str, attempts: int = 3, timeout: float = 10.0) -> RedisServer:
+def start_redis_server(binary: str, attempts: int = 3, timeout: float = 10.0,
+                       extra_args: tuple[str, ...] = ()) -> RedisServer:
     """Start ``binary`` on a free 127.0.0.1 port and wait until it answers PING.
 
+    ``extra_args`` are more command-line settings (e.g. ``("--replicaof", host, port)``).
     Retries on a new port if the chosen one was taken in between; raises ``RuntimeError`` with
     the server's log if it never comes up.
     """
@@ -96,7 +98,7 @@ def start_redis_server(binary: str, attempts: int = 3, timeout: float = 10.0) ->
         command = [
             binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--daemonize", "no", "--dir", str(workdir),
-            "--logfile", str(workdir / "redis.log"),
+            "--logfile", str(workdir / "redis.log"), *extra_args,
         ]
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

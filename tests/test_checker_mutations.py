@@ -86,8 +86,8 @@ def deliver_from_before_subscribe(trace: Trace, data: st.DataObject) -> Trace | 
     pub, exe, d = (columns(trace, n) for n in ("published", "redis_publish", "delivered"))
     pub = {k: np.append(v, x) for (k, v), x in zip(
         pub.items(), (msg, te / 2, 0, channel, 10, -1, -1), strict=True)}
-    exe = {k: np.append(v, x) for (k, v), x in zip(
-        exe.items(), (msg, te, len(rows) - 1), strict=True)}
+    row = {"msg": msg, "t": te, "receivers": len(rows) - 1, "server": 0}
+    exe = {k: np.append(v, row[k]) for k, v in exe.items()}
     d = {k: np.append(v, [row[j] for row in rows]) for j, (k, v) in enumerate(d.items())}
     return replace_tables(trace, published=pub, redis_publish=exe, delivered=d)
 

@@ -19,6 +19,10 @@ What it reproduces (Redis 7, ``src/pubsub.c`` and ``src/networking.c``; facts an
   dropping below it resets the timer only when a check sees it. A cut client loses everything it
   had not read and all its subscriptions; every lost copy is traced with its reason.
 - **A restart loses everything in flight** and every subscription; PUBLISH fails while it is down.
+- **Replicas** (``REPLICAOF``, :meth:`RedisPubSub.replicaof`) run every PUBLISH their primary
+  executes, one replication-link latency later, for their own subscribers; a PUBLISH sent to a
+  replica stays there (:mod:`models.redis_pubsub.replication`; failover in
+  :mod:`models.redis_pubsub.sentinel`).
 
 How it stays fast: publishes from workloads are fed in as arrays ahead of time and executed in
 batches between control events (a SUBSCRIBE, a disconnect, a limit being hit); a subscriber's
@@ -44,6 +48,7 @@ from models.redis_pubsub.config import RedisConfig
 from models.redis_pubsub.errors import ConnectionError, ResponseError
 from models.redis_pubsub.frames import frame_dict, message_frame_size, pmessage_frame_size
 from models.redis_pubsub.glob import compile_pattern, stringmatch
+from models.redis_pubsub.replication import cut_stream, lose, propagate
 from sim.faults import Fault
 from sim.network import Link
 from sim.queueing import fifo_departures
@@ -103,12 +108,17 @@ def _encode(arg: object) -> bytes:
 
 
 class _Batch:
-    """Publishes waiting to execute, as parallel arrays sorted by arrival time at the server."""
+    """Publishes waiting to execute, as parallel arrays sorted by arrival time at the server.
 
-    __slots__ = ("chan", "msg", "sent", "size", "src", "t")
+    ``rep`` marks the PUBLISHes that came down the replication stream from this server's
+    primary (already published, and executed there first) rather than from a client.
+    """
 
-    def __init__(self, t, chan, size, msg, src, sent) -> None:
+    __slots__ = ("chan", "msg", "rep", "sent", "size", "src", "t")
+
+    def __init__(self, t, chan, size, msg, src, sent, rep=None) -> None:
         self.t, self.chan, self.size, self.msg, self.src, self.sent = t, chan, size, msg, src, sent
+        self.rep = np.zeros(len(t), dtype=bool) if rep is None else rep
 
     @classmethod
     def empty(cls) -> _Batch:
@@ -120,7 +130,7 @@ class _Batch:
 
     def take(self, sel) -> _Batch:
         return _Batch(self.t[sel], self.chan[sel], self.size[sel], self.msg[sel], self.src[sel],
-                      self.sent[sel])
+                      self.sent[sel], self.rep[sel])
 
     def merged(self, other: _Batch) -> _Batch:
         if not len(self):
@@ -130,7 +140,7 @@ class _Batch:
         return _Batch(*(c[order] for c in cat))
 
     def _cols(self):
-        return self.t, self.chan, self.size, self.msg, self.src, self.sent
+        return self.t, self.chan, self.size, self.msg, self.src, self.sent, self.rep
 
 
 class RedisPubSub:
@@ -174,8 +184,13 @@ class RedisPubSub:
         self._mem_until = 0.0
         self._ticker: simpy.Process | None = None
         self.flush_interval = 0.5
+        self.server_id = trace.servers.id(name)
+        self.primary: RedisPubSub | None = None  # REPLICAOF: the server this one replicates
+        self.replicas: list[RedisPubSub] = []
+        self.repl_latency = self.config.latency
+        self._role_listeners: list[Callable[[RedisPubSub, str, float], None]] = []
         self._exec_table = trace.table(
-            "redis_publish", {"msg": "i8", "t": "f8", "receivers": "i4"}
+            "redis_publish", {"msg": "i8", "t": "f8", "receivers": "i4", "server": "i4"}
         )
         self._memory_table = trace.table(
             "redis_memory", {"t": "f8", "output_buffers": "i8", "clients": "i4"}
@@ -215,7 +230,7 @@ class RedisPubSub:
             self._clients[name] = client
         else:
             client._reopen()
-        self._trace.event(self.sim.now, "connect", name, epoch=client.epoch)
+        self._trace.event(self.sim.now, "connect", name, epoch=client.epoch, server=self.name)
         return client
 
     @property
@@ -334,6 +349,8 @@ class RedisPubSub:
     # ----------------------------------------------------------------- the batch engine
     def _flush(self, until: float) -> None:
         """Execute pending publishes that arrived by ``until``; settle reads up to ``now``."""
+        if self.primary is not None:  # what the primary ran by then is on its way here
+            self.primary._flush(until - self.repl_latency)
         while True:
             pending = self._pending
             k = int(np.searchsorted(pending.t, until, side="right"))
@@ -526,12 +543,16 @@ class RedisPubSub:
     def _record_publishes(self, batch, done, costs, receivers, groups, cut) -> None:
         trace = self._trace
         recv_count = np.array([len(r) for r in receivers], dtype=np.int32)[groups.inverse[:cut]]
+        own = ~batch.rep[:cut]  # propagated ones were published (and recorded) on the primary
         trace.published.extend(
-            msg=batch.msg[:cut], t=batch.sent[:cut], source=batch.src[:cut],
-            channel=batch.chan[:cut], size=batch.size[:cut], partition=-1, offset=-1,
+            msg=batch.msg[:cut][own], t=batch.sent[:cut][own], source=batch.src[:cut][own],
+            channel=batch.chan[:cut][own], size=batch.size[:cut][own], partition=-1, offset=-1,
         )
-        self._exec_table.extend(msg=batch.msg[:cut], t=done[:cut], receivers=recv_count)
+        self._exec_table.extend(msg=batch.msg[:cut], t=done[:cut], receivers=recv_count,
+                                server=self.server_id)
         self.busy_time += float(costs[:cut].sum())
+        if self.replicas:
+            propagate(self, batch.take(slice(0, cut)), done[:cut])
 
     def _record_absent(self, batch: _Batch, done: np.ndarray, cut: int) -> None:
         """Copies that offline subscribers would have got: lost, with why they were offline."""
@@ -549,12 +570,18 @@ class RedisPubSub:
                     )
 
     def _fail_publishes(self, batch: _Batch) -> None:
-        """PUBLISHes sent while the server was down: the connection was refused."""
+        """PUBLISHes sent while the server was down: the connection was refused (the ones
+        coming down the replication stream to a dead replica are simply never executed).
+        Subscribers of this primary's replicas lose them too (``no-primary``)."""
+        own = ~batch.rep
         self._trace.published.extend(
-            msg=batch.msg, t=batch.sent, source=batch.src, channel=batch.chan, size=batch.size,
-            partition=-1, offset=-1,
+            msg=batch.msg[own], t=batch.sent[own], source=batch.src[own],
+            channel=batch.chan[own], size=batch.size[own], partition=-1, offset=-1,
         )
-        self._exec_table.extend(msg=batch.msg, t=batch.t, receivers=-1)
+        self._exec_table.extend(msg=batch.msg, t=batch.t, receivers=-1, server=self.server_id)
+        if self.replicas and own.any():
+            for replica in self.replicas:
+                lose(replica, batch.take(own), batch.t[own], REASON_CODE["no-primary"])
         if self._absent:
             reason = REASON_CODE["server-restart"]
             for client in self._absent:
@@ -687,7 +714,11 @@ class RedisPubSub:
         self._pending = one.merged(self._pending)
         self._flush(arrive)
         rows = self._exec_table
-        return int(rows["receivers"][len(rows) - 1])
+        msgs, servers = rows["msg"], rows["server"]
+        for i in range(len(rows) - 1, -1, -1):  # its row is among the last ones
+            if msgs[i] == msg and servers[i] == self.server_id:
+                return int(rows["receivers"][i])
+        raise AssertionError("PUBLISH did not execute")  # pragma: no cover
 
     def _cmd_pubsub(self, client: Client, argv: list[bytes], at: float):
         sub = argv[0].lower()
@@ -741,6 +772,47 @@ class RedisPubSub:
         client._patterns.clear()
         return b"RESET"
 
+    # ----------------------------------------------------------------- replication
+    def replicaof(self, primary: RedisPubSub | None, latency: float | None = None) -> None:
+        """``REPLICAOF host port`` (``primary``) or ``REPLICAOF NO ONE`` (``None``), now.
+
+        From now on every PUBLISH ``primary`` executes reaches this server ``latency`` seconds
+        later (default: the server's ``latency`` setting) down the replication stream and is
+        run here for this server's own subscribers (:mod:`models.redis_pubsub.replication`).
+        Subscriptions and connections are kept either way: Redis does not close Pub/Sub
+        clients on a role change (Sentinel does, with ``CLIENT KILL TYPE pubsub``). Leaving a
+        primary drops what was still on the link from it (``replication-link``).
+        """
+        now = self.sim.now
+        if primary is self:
+            raise ValueError("a server cannot replicate itself")
+        if self.primary is not None:
+            self._flush(now)
+            cut_stream(self, now)
+            self.primary.replicas.remove(self)
+            self.primary = None
+        if primary is not None:
+            if primary.sim is not self.sim:
+                raise ValueError("a replica must be in the same simulation as its primary")
+            seen = primary
+            while seen is not None:  # no replication loops
+                if seen is self:
+                    raise ValueError(f"{primary.name!r} replicates {self.name!r}: a loop")
+                seen = seen.primary
+            primary._flush(now)
+            self.primary = primary
+            primary.replicas.append(self)
+            if latency is not None:
+                self.repl_latency = float(latency)
+        self._trace.event(now, "role", self.name,
+                          role="master" if primary is None else "replica",
+                          primary=None if primary is None else primary.name)
+
+    @property
+    def role(self) -> str:
+        """``"master"`` or ``"replica"``, as ``ROLE`` / ``INFO replication`` say."""
+        return "master" if self.primary is None else "replica"
+
     # ----------------------------------------------------------------- faults
     def _disconnect(self, client: Client, at: float, reason: str, quiet: bool = False) -> None:
         """Close ``client`` at ``at``: unread frames are lost, subscriptions are gone."""
@@ -790,6 +862,8 @@ class RedisPubSub:
                 self._flush(now)
                 self.down_until = max(now, self._cpu_free)
                 self._trace.event(now, "server-up", self.name)
+                for listener in list(self._role_listeners):
+                    listener(self, "up", now)
             elif action == "pause":  # the main thread stalls (a fork, a slow disk, swapping)
                 self._flush(now)
                 self._cpu_free = max(self._cpu_free, now) + fault.params["duration"]
@@ -814,7 +888,12 @@ class RedisPubSub:
         a, b = fault.target
         if self.name not in (a, b):
             raise ValueError(f"link faults need the server {self.name!r} as one end: {fault}")
-        client = self._clients[b if a == self.name else a]
+        other = b if a == self.name else a
+        if other not in self._clients:
+            raise ValueError(f"link faults between {self.name!r} and {other!r} are not "
+                             "modelled: only the links between the server and its clients "
+                             "(not the replication link between two servers)")
+        client = self._clients[other]
         pipe, now = client._pipe, self.sim.now
         self._flush(now)
         if fault.action == "cut":
@@ -845,9 +924,13 @@ class RedisPubSub:
         self.down_until = at + downtime
         self._cpu_free = at
         self._trace.event(at, "server-restart", self.name, down_until=self.down_until)
+        for replica in self.replicas:  # the replication stream dies with the primary
+            cut_stream(replica, at)
         for client in list(self._clients.values()):
             if client.connected:
                 self._disconnect(client, at, "server-restart")
+        for listener in list(self._role_listeners):
+            listener(self, "down", at)
 
     def kill_client(self, name: str, reason: str = "disconnected", at: float | None = None
                     ) -> None:

@@ -5,6 +5,8 @@ spends a service time on each message, and, when its connection drops (output-bu
 restart, a network fault), reconnects after ``reconnect_delay`` and subscribes again — redis-py's
 ``PubSub.on_connect`` re-issues SUBSCRIBE/PSUBSCRIBE for what it had. Nothing published while it
 was away is ever recovered; those copies are traced as lost with the reason it went away.
+``server`` is where it connects; a Sentinel-aware subscriber (``Sentinel.subscriber``) has it
+changed to the new primary after a failover, as redis-py's ``Sentinel.master_for`` would.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Subscriber:
         self.channels = tuple(channels)
         self.patterns = tuple(patterns)
         self.reconnect_delay = reconnect_delay
+        self.service = service
         self.disconnects: list[tuple[float, str]] = []
         self._offline_until = -1.0
         self.crashed = False

@@ -85,6 +85,8 @@ def finding_sentence(f: Finding) -> str:
     """One sentence for one finding."""
     noun = "message" if f.kind not in _LOG_KINDS else "record"
     template = _TEMPLATES.get(f.kind, "{who}: {kind} ×{count}")
+    if f.kind == "missed-while-away" and f.cause in _NEVER_RAN_THERE:
+        template = "{who} missed {n} that its server never ran ({cause})"
     text = template.format(
         who=f.receiver or "the broker", n=_plural(f.count, noun), cause=f.cause or "no cause",
         were="was" if f.count == 1 else "were", were_it="it was" if f.count == 1 else "they were",
@@ -95,6 +97,11 @@ def finding_sentence(f: Finding) -> str:
     detail = f"; {f.detail}" if f.detail else ""
     return f"{text}{when}{detail}{_examples(f)}."
 
+
+_NEVER_RAN_THERE = frozenset({"replication-link", "no-primary"})
+"""Drop reasons of copies a subscriber missed because its server never ran the PUBLISH (it
+died on the replication link, or was refused while there was no primary), not because the
+subscriber was away."""
 
 _LOG_KINDS = frozenset({
     "inconsistent-offsets", "duplicate-write", "lost-write", "unseen", "aborted-read",
@@ -113,10 +120,16 @@ def summary_sentence(s: ReceiverSummary) -> str:
         causes = ", ".join(f"{number(n)} to {c}" for c, n in sorted(s.lost.items(),
                                                                       key=lambda kv: -kv[1]))
         parts.append(f"lost {causes}")
-    if s.away:
-        causes = ", ".join(f"{number(n)} after {c}" for c, n in sorted(s.away.items(),
+    away = {c: n for c, n in s.away.items() if c not in _NEVER_RAN_THERE}
+    never = {c: n for c, n in s.away.items() if c in _NEVER_RAN_THERE}
+    if away:
+        causes = ", ".join(f"{number(n)} after {c}" for c, n in sorted(away.items(),
                                                                          key=lambda kv: -kv[1]))
         parts.append(f"missed {causes} while not subscribed")
+    if never:
+        causes = ", ".join(f"{number(n)} to {c}" for c, n in sorted(never.items(),
+                                                                      key=lambda kv: -kv[1]))
+        parts.append(f"missed {causes} (never ran on its server)")
     if s.in_flight:
         parts.append(f"{number(s.in_flight)} still on the way at the end")
     if s.duplicated:

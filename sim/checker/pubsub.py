@@ -8,6 +8,15 @@ copy per matching subscription (a channel subscription plus each matching patter
 then ``pmessage``). Each entitled copy must be delivered once or dropped with a reason
 (**conservation**); nothing else may be delivered.
 
+Several servers (a primary and its replicas, which run every PUBLISH again when it comes down
+the replication stream): ``redis_publish`` then has one row per (message, server that ran it)
+with a ``server`` column (ids of ``trace.servers``), and each ``connect`` event names its
+server. A connection is owed what *its own* server executed while it was subscribed there —
+entitlement is per (server, channel) — and PUBLISH's reply is checked per server. A message
+a replica never ran (lost on the replication link, refused while no primary was up) is owed to
+nobody there; the drops the model records for it show as ``missed-while-away`` with their
+cause. Traces without the column or the names are one server, as before.
+
 Reads ``published`` (send time, channel), ``redis_publish`` (execution time, PUBLISH's reply;
 -1 = refused), ``delivered`` (``via`` -1 for a channel subscription, else the pattern's
 ``subscriptions`` id), ``dropped`` (reason) and the control events (:mod:`sim.checker.windows`).
@@ -42,6 +51,7 @@ from sim.checker.arrays import (
     expand_ranges,
     first_per_group,
     grouped_searchsorted,
+    isin_sorted,
     quantiles_by_group,
     rank_in_group,
     running_max_in_group,
@@ -86,22 +96,27 @@ class _PubSubCheck:
         self.m_sent = pub["t"][order]
         self.m_chan = pub["channel"][order].astype(_I8)
         self.m_source = pub["source"][order].astype(_I8)
-        self.m_exec = np.full(n, np.nan)
-        self.m_reply = np.full(n, -2, dtype=_I8)  # -2: not recorded, -1: refused
-        self.m_rank = np.full(n, -1, dtype=_I8)
+        self.m_exec = np.full(n, np.nan)  # first successful execution, on any server
         exe = trace.tables.get("redis_publish")
         if exe is not None and len(exe):
             e_msg, e_t, e_reply = exe["msg"], exe["t"], exe["receivers"].astype(_I8)
+            e_srv = (exe["server"].astype(_I8) if "server" in exe.dtypes
+                     else np.full(len(e_msg), -1, dtype=_I8))
             idx, known = self._index(e_msg)
-            self.m_exec[idx[known]] = e_t[known]
-            self.m_reply[idx[known]] = e_reply[known]
-            self.m_exec[self.m_reply == -1] = np.nan
+            x_msg, x_t, x_reply, x_srv = idx[known], e_t[known], e_reply[known], e_srv[known]
         else:
-            self.m_exec[:] = self.m_sent
-        done = np.flatnonzero(~np.isnan(self.m_exec))
-        by_time = done[np.lexsort((done, self.m_exec[done]))]
-        self.m_rank[by_time] = np.arange(len(by_time))
-        self.executed = by_time
+            x_msg, x_t = np.arange(n, dtype=_I8), self.m_sent.copy()
+            x_reply, x_srv = np.full(n, -2, dtype=_I8), np.full(n, -1, dtype=_I8)
+        # executions: one row per (message, server that ran it); a refusal (-1) is none
+        ran = x_reply != -1
+        x_msg, x_t, x_reply, x_srv = x_msg[ran], x_t[ran], x_reply[ran], x_srv[ran]
+        order = np.lexsort((x_msg, x_t))
+        self.x_msg, self.x_t, self.x_reply, self.x_srv = (
+            x_msg[order], x_t[order], x_reply[order], x_srv[order])
+        self.x_rank = np.arange(len(order), dtype=_I8)  # execution order (by time)
+        if len(order):  # np.unique's first index is the earliest execution of each message
+            _, at = np.unique(self.x_msg, return_index=True)
+            self.m_exec[self.x_msg[at]] = self.x_t[at]
 
     def _index(self, msg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of each message id among the published ones, and whether it is there."""
@@ -130,12 +145,16 @@ class _PubSubCheck:
     def _copies(self) -> None:
         """Every owed copy (window, message): strict ones, and optional ones at exact ties."""
         w = self.w
-        ex = self.executed
-        x_chan, x_t = self.m_chan[ex], self.m_exec[ex]
-        order = np.lexsort((x_t, x_chan))
-        s_chan, s_t, s_msg = x_chan[order], x_t[order], ex[order]
+        x_chan, x_t = self.m_chan[self.x_msg], self.x_t
+        # executions grouped by (server, channel): a window is owed what its own server ran
+        radix = 1 + max(int(x_chan.max()) if len(x_chan) else 0,
+                        int(w.channel.max()) if len(w.channel) else 0)
+        x_grp = (self.x_srv + 1) * radix + x_chan
+        order = np.lexsort((x_t, x_grp))
+        s_chan, s_t, s_x = x_grp[order], x_t[order], order
+        w_srv = (w.server + 1) * radix
         seg_w: list[np.ndarray] = [np.flatnonzero(w.via < 0)]
-        seg_c: list[np.ndarray] = [w.channel[seg_w[0]]]
+        seg_c: list[np.ndarray] = [w_srv[seg_w[0]] + w.channel[seg_w[0]]]
         pattern_windows = np.flatnonzero(w.via >= 0)
         if len(pattern_windows):
             published_channels = unique(x_chan).tolist()
@@ -145,7 +164,8 @@ class _PubSubCheck:
                     continue
                 wins = pattern_windows[w.via[pattern_windows] == p]
                 seg_w.append(np.repeat(wins, len(hits)))
-                seg_c.append(np.tile(np.array(hits, dtype=_I8), len(wins)))
+                seg_c.append(np.repeat(w_srv[wins], len(hits))
+                             + np.tile(np.array(hits, dtype=_I8), len(wins)))
         sw, sc = np.concatenate(seg_w), np.concatenate(seg_c)
         start, end = w.start[sw], w.end[sw]
         lo_in = grouped_searchsorted(s_chan, s_t, sc, start, "right")   # first t > start
@@ -160,12 +180,13 @@ class _PubSubCheck:
         opt = np.concatenate([np.zeros(len(parts[0][0]), bool), np.ones(len(parts[1][0]), bool),
                               np.ones(len(parts[2][0]), bool)])
         win = sw[seg]
-        midx = s_msg[pos] if len(pos) else np.empty(0, dtype=_I8)
+        xidx = s_x[pos] if len(pos) else np.empty(0, dtype=_I8)
         # a window may own a tie copy twice (start and end tie on a zero-length window)
-        key = composite_like([win, midx])[0]
+        key = composite_like([win, xidx])[0]
         _, first = np.unique(key, return_index=True)
         keep = np.sort(first)
-        self.c_win, self.c_msg, self.c_opt = win[keep], midx[keep], opt[keep]
+        self.c_win, self.c_x, self.c_opt = win[keep], xidx[keep], opt[keep]
+        self.c_msg = self.x_msg[self.c_x]
         self.c_recv = w.receiver[self.c_win]
         self.c_via = w.via[self.c_win]
 
@@ -232,11 +253,25 @@ class _PubSubCheck:
         next_ok = (after < len(sk)) & (sk[nxt] == q_key) if len(sk) else prev_ok
         next_start = np.where(next_ok, ss[nxt] if len(ss) else 0.0, np.inf)
         late = prev_ok & (self.d_t[stray] < next_start)
+        # with several servers: a window on a server that never ran this PUBLISH owes nothing
+        near = np.where(prev_ok, order[np.maximum(after - 1, 0)] if len(order) else 0,
+                        order[nxt] if len(order) else 0)
+        if len(stray) and len(order) and (w.server >= 0).any():
+            x_key, q = composite_like([self.x_msg, self.x_srv + 1],
+                                      [self.d_idx[stray], w.server[near] + 1])
+            ran = isin_sorted(np.sort(x_key), q)
+            elsewhere = (prev_ok | next_ok) & ~ran
+            self._emit("phantom", stray[elsewhere],
+                       detail="its connection's server never executed the PUBLISH")
+            late, next_ok = late & ~elsewhere, next_ok & ~elsewhere
+            stray_ok = ~elsewhere
+        else:
+            stray_ok = np.ones(len(stray), dtype=bool)
         leak = ~late & next_ok
         self._emit("post-unsubscribe", stray[late],
                    detail="delivered after the subscription had ended")
         self._emit("history-leak", stray[leak])
-        self._emit("misrouted", stray[~late & ~leak],
+        self._emit("misrouted", stray[~late & ~leak & stray_ok],
                    detail="it never held a matching subscription")
 
     def _emit(self, kind: str, rows: np.ndarray, *, detail: str = "") -> None:
@@ -267,13 +302,13 @@ class _PubSubCheck:
     # ------------------------------------------------------------------ causality, order
     def _order_and_causality(self) -> None:
         ok = np.flatnonzero(self.d_first)
-        midx = self.d_idx[ok]
-        early = self.d_t[ok] < self.m_exec[midx]
+        x = self.c_x[self.d_copy[ok]]  # the execution (on this connection's server) it is of
+        early = self.d_t[ok] < self.x_t[x]
         self._emit("phantom", ok[early], detail="delivered before its PUBLISH executed")
         epoch = self.w.epoch[self.c_win[self.d_copy[ok]]]
         order = np.lexsort((ok, self.d_t[ok], epoch))
         rows, ep = ok[order], epoch[order]
-        rank = self.m_rank[self.d_idx[rows]]
+        rank = self.x_rank[x[order]]
         late = rank < running_max_in_group(ep, rank)
         self.d_out_of_order = rows[late]
         self._emit("out-of-order", rows[late],
@@ -292,7 +327,7 @@ class _PubSubCheck:
         missing = np.flatnonzero(~self.c_delivered)
         m_key, d_key = composite_like([self.c_recv[missing], self.c_msg[missing]],
                                       [dr_recv[dr_rows], dr_idx[dr_rows]])
-        te = self.m_exec[self.c_msg[missing]]
+        te = self.x_t[self.c_x[missing]]
         m_order = np.lexsort((te, self.c_opt[missing], m_key))
         missing, m_key = missing[m_order], m_key[m_order]
         d_order = np.lexsort((dr["t"][dr_rows], d_key))
@@ -320,30 +355,33 @@ class _PubSubCheck:
                   "its connection had closed")
         closed_by = self.w.closed_by[self.c_win[lost]]
         if len(lost):
-            self._aggregate("unexplained-loss", self.c_recv[lost], self.m_exec[self.c_msg[lost]],
+            self._aggregate("unexplained-loss", self.c_recv[lost], self.x_t[self.c_x[lost]],
                             self.msgs[self.c_msg[lost]],
                             detail=f"{detail}" + ("" if (closed_by == DISCONNECTED).all()
                                                   else "; copies executed while subscribed"))
         self._aggregate("in-flight-at-end", self.c_recv[pending],
-                        self.m_exec[self.c_msg[pending]], self.msgs[self.c_msg[pending]])
+                        self.x_t[self.c_x[pending]], self.msgs[self.c_msg[pending]])
         self._aggregate("missed-while-away", dr_recv[away], dr["t"][away], dr["msg"][away],
                         cause=dr["reason"][away])
 
     # ------------------------------------------------------------------ PUBLISH's reply
     def _receiver_counts(self) -> None:
-        n = len(self.msgs)
-        strict = np.bincount(self.c_msg[~self.c_opt], minlength=n)
-        loose = np.bincount(self.c_msg, minlength=n)
-        reply = self.m_reply
+        """PUBLISH's reply on each server that ran it (a replica runs the propagated PUBLISH
+        too and counts its own receivers) against the copies owed there."""
+        n = len(self.x_t)
+        strict = np.bincount(self.c_x[~self.c_opt], minlength=n)
+        loose = np.bincount(self.c_x, minlength=n)
+        reply = self.x_reply
         bad = np.flatnonzero((reply >= 0) & ((reply < strict) | (reply > loose)))
         if len(bad):
             sources = self.trace.sources.names
 
             def source(i: int) -> str:
                 return f"publisher {sources[i]}" if 0 <= i < len(sources) else "a publisher"
-            self._aggregate("receiver-count", self.m_source[bad], self.m_exec[bad],
-                            self.msgs[bad], names=source,
-                            detail=f"message {self.msgs[bad[0]]}: reply {reply[bad[0]]}, "
+            m = self.x_msg[bad]
+            self._aggregate("receiver-count", self.m_source[m], self.x_t[bad],
+                            self.msgs[m], names=source,
+                            detail=f"message {self.msgs[m[0]]}: reply {reply[bad[0]]}, "
                                    f"copies {strict[bad[0]]}")
 
     # ------------------------------------------------------------------ summaries

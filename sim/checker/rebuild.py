@@ -41,6 +41,7 @@ def trace_from_columns(
     channels: Iterable[str] = (),
     sources: Iterable[str] = (),
     subscriptions: Iterable[str] = (),
+    servers: Iterable[str] = (),
     receiver_groups: Mapping[int, str] | None = None,
     schemas: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Trace:
@@ -53,6 +54,7 @@ def trace_from_columns(
     trace = Trace()
     trace.receivers, trace.channels = _names(receivers), _names(channels)
     trace.sources, trace.subscriptions = _names(sources), _names(subscriptions)
+    trace.servers = _names(servers)
     trace.receiver_groups = dict(receiver_groups or {})
     for ev in events:
         trace.events.append(ev if isinstance(ev, Event) else Event(*ev))
@@ -89,7 +91,8 @@ def replace_tables(trace: Trace, **tables: Mapping[str, Any]) -> Trace:
     out = trace_from_columns(
         columns, events=list(trace.events), receivers=trace.receivers.names,
         channels=trace.channels.names, sources=trace.sources.names,
-        subscriptions=trace.subscriptions.names, receiver_groups=trace.receiver_groups,
+        subscriptions=trace.subscriptions.names, servers=trace.servers.names,
+        receiver_groups=trace.receiver_groups,
         schemas=schemas,
     )
     out._next_msg = max(out._next_msg, trace._next_msg)

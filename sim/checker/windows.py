@@ -56,14 +56,17 @@ def as_bytes(name: str) -> bytes:
 class Windows:
     """Connection epochs and subscription windows, as parallel arrays.
 
-    Epoch ``e``: ``conn_receiver[e]`` was connected over ``[conn_start[e], conn_end[e])``
+    Epoch ``e``: ``conn_receiver[e]`` was connected to server ``conn_server[e]`` (an id of
+    ``servers``, -1 when the trace does not say) over ``[conn_start[e], conn_end[e])``
     (``inf`` if still open), closed for ``conn_reason[e]``. Window ``w``: ``receiver[w]`` held
     subscription ``via[w]`` (-1 for a channel subscription, else the pattern's
     ``trace.subscriptions`` id) on ``channel[w]`` (channel windows; -1 for patterns) over
-    ``[start[w], end[w])`` within epoch ``epoch[w]``, ended by ``closed_by[w]``.
+    ``[start[w], end[w])`` within epoch ``epoch[w]`` on server ``server[w]``, ended by
+    ``closed_by[w]``.
     """
 
     conn_receiver: np.ndarray
+    conn_server: np.ndarray
     conn_start: np.ndarray
     conn_end: np.ndarray
     conn_reason: tuple[str, ...]
@@ -74,9 +77,11 @@ class Windows:
     start: np.ndarray
     end: np.ndarray
     closed_by: np.ndarray
+    server: np.ndarray
     receivers: list[str]
     channels: list[str]
     patterns: list[str]
+    servers: list[str]
 
     def __len__(self) -> int:
         return len(self.receiver)
@@ -87,7 +92,8 @@ def subscription_windows(trace: Trace) -> Windows:
     receivers = LocalIds(trace.receivers)
     channels = LocalIds(trace.channels)
     patterns = LocalIds(trace.subscriptions)
-    conn: list[list] = []  # [receiver, start, end, reason]
+    servers = LocalIds(getattr(trace, "servers", Names()))
+    conn: list[list] = []  # [receiver, start, end, reason, server]
     rows: list[list] = []  # [receiver, epoch, via, channel, start, end, closed_by]
     current: dict[str, int] = {}  # who -> open epoch row
     open_windows: dict[str, dict[tuple[int, int], int]] = {}
@@ -96,7 +102,7 @@ def subscription_windows(trace: Trace) -> Windows:
         e = current.get(who)
         if e is None:  # subscribed without a recorded connect: connected since forever
             e = current[who] = len(conn)
-            conn.append([receivers.id(who), -math.inf, math.inf, ""])
+            conn.append([receivers.id(who), -math.inf, math.inf, "", -1])
             open_windows[who] = {}
         return e
 
@@ -111,9 +117,11 @@ def subscription_windows(trace: Trace) -> Windows:
             if who in current:  # a reconnect without a recorded disconnect
                 for key in list(open_windows[who]):
                     close(who, key, t, DISCONNECTED)
-                conn[current[who]][2:] = [t, "reconnect"]
+                conn[current[who]][2:4] = [t, "reconnect"]
             current[who] = len(conn)
-            conn.append([receivers.id(who), t, math.inf, ""])
+            server = ev.detail.get("server")
+            conn.append([receivers.id(who), t, math.inf, "",
+                         -1 if server is None else servers.id(str(server))])
             open_windows[who] = {}
         elif kind == "disconnect":
             e = current.pop(who, None)
@@ -121,7 +129,7 @@ def subscription_windows(trace: Trace) -> Windows:
                 continue
             for key in list(open_windows[who]):
                 close(who, key, t, DISCONNECTED)
-            conn[e][2:] = [t, str(ev.detail.get("reason", "disconnected"))]
+            conn[e][2:4] = [t, str(ev.detail.get("reason", "disconnected"))]
         elif kind in ("subscribe", "psubscribe"):
             e = epoch_of(who, t)
             if kind == "subscribe":
@@ -138,13 +146,17 @@ def subscription_windows(trace: Trace) -> Windows:
                 key = (patterns.id(as_text(ev.detail["pattern"])), -1)  # type: ignore[arg-type]
             close(who, key, t, UNSUBSCRIBED)
 
-    c = np.array(conn, dtype=object).reshape(-1, 4)
+    c = np.array(conn, dtype=object).reshape(-1, 5)
     r = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    conn_server = c[:, 4].astype(np.int64)
+    epoch = r[:, 1].astype(np.int64)
     return Windows(
-        conn_receiver=c[:, 0].astype(np.int64), conn_start=c[:, 1].astype(np.float64),
+        conn_receiver=c[:, 0].astype(np.int64), conn_server=conn_server,
+        conn_start=c[:, 1].astype(np.float64),
         conn_end=c[:, 2].astype(np.float64), conn_reason=tuple(str(x) for x in c[:, 3]),
-        receiver=r[:, 0].astype(np.int64), epoch=r[:, 1].astype(np.int64),
+        receiver=r[:, 0].astype(np.int64), epoch=epoch,
         via=r[:, 2].astype(np.int64), channel=r[:, 3].astype(np.int64), start=r[:, 4].copy(),
-        end=r[:, 5].copy(), closed_by=r[:, 6].astype(np.int8),
+        end=r[:, 5].copy(), closed_by=r[:, 6].astype(np.int8), server=conn_server[epoch],
         receivers=receivers.names, channels=channels.names, patterns=patterns.names,
+        servers=servers.names,
     )
