@@ -243,7 +243,9 @@ CLIENTS = ("p", "g-0", "g-1", "h-0")
 
 @st.composite
 def episodes(draw):
-    """Fault episodes one after another (at most one broker impaired at a time)."""
+    """Fault episodes at random times: crashes with restarts, pauses, cuts between brokers or
+    between a broker and a client; an episode may start before the previous one is over, so
+    two brokers can be down (or cut off) at once."""
     out = []
     t = draw(st.floats(0.5, 10.0))
     for _ in range(draw(st.integers(1, 4))):
@@ -263,13 +265,16 @@ def episodes(draw):
             direction = draw(st.sampled_from(("both", "one-way")))
             out += [Fault(t, "cut", (a, b), {"direction": direction}),
                     Fault(t + length, "heal", (a, b))]
-        t += length + draw(st.floats(0.0, 15.0))
+        t += draw(st.floats(0.0, length + 15.0))
     return out
 
 
-@settings(max_examples=12)
+# half the profile's examples: 12 under "fast"; --hypothesis-profile=thorough runs 300, enough
+# to find an election that ignores unclean.leader.election.enable (planted once: found by the
+# white-box check W5 within 150 random examples)
+@settings(max_examples=settings().max_examples // 2)
 @given(faults=episodes(), seed=st.integers(0, 2**16))
-def test_acknowledged_records_reach_every_group_in_order_under_single_faults(faults, seed):
+def test_acknowledged_records_reach_every_group_in_order_under_any_faults(faults, seed):
     note("\n".join(f.describe() for f in faults))
     r = Run(partitions=2, seed=seed)
     r.produce(0.0, 40.0, 0.05)
