@@ -50,6 +50,7 @@ DROP_REASONS: tuple[str, ...] = (
     "replication-link",
     "failover",
     "no-primary",
+    "commit-failed",
 )
 REASON_CODE: Mapping[str, int] = {name: code for code, name in enumerate(DROP_REASONS)}
 

@@ -77,3 +77,18 @@ def clean_redis_runs(draw: st.DrawFn, min_deliveries: int = 4) -> RedisRun:
         sim.run(until=sim.now + 5)
         story.append(f"extra on a, {min_deliveries}×b'a'")
     return RedisRun(trace, ", ".join(story))
+
+
+# --- Kafka: small alphabets for the log property suite ------------------------------------------
+# Keys from a tiny alphabet (and the null key), so that the same key recurs, compaction has work
+# and the sticky partitioner is exercised; sizes that fill the tiny test segments in a few sends.
+
+KAFKA_KEYS: tuple[bytes | None, ...] = (None, b"a", b"b", b"c", b"d")
+KAFKA_GROUPS: tuple[str, ...] = ("alo", "amo", "auto")  # after their commit discipline
+
+kafka_keys = st.sampled_from(KAFKA_KEYS)
+kafka_value_sizes = st.sampled_from((20, 40, 60))
+kafka_processing = st.sampled_from((0.0, 0.002, 0.02, 0.1))  # seconds per record
+kafka_crash_delays = st.lists(st.sampled_from((0.01, 0.3, 1.0, 2.5)), max_size=2)
+kafka_restart_after = st.sampled_from((None, 0.5, 2.0))
+kafka_strategies = st.sampled_from(("range", "cooperative-sticky", "roundrobin"))

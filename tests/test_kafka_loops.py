@@ -72,6 +72,34 @@ def test_commit_before_process_crash_loses_exactly_the_unprocessed_committed_rec
     assert loop.stats["lost_in_crash"] == 5
 
 
+def test_commit_before_process_skips_a_batch_whose_commit_answer_was_lost():
+    """At-most-once: the broker stores the commit of batch 0-9 but its answer is lost (the
+    broker -> client direction is cut for 1 s); after request.timeout.ms the loop gets a
+    timeout, does not process the batch, and resumes from the committed offset. The batch is
+    lost, traced ``commit-failed``; nothing is processed twice. (Processing after a failed
+    commit would duplicate when the commit had not been stored.)"""
+    from models.kafka.network import broker_name
+
+    def run(cut_at: float | None):
+        s, k, msg = setup(n=30)
+        loop = commit_before_process(k, CFG, "t", processing=0.01)
+        if cut_at is not None:  # between the commit's request leaving and its arrival
+            s.call_at(cut_at, lambda: k.net.cut(broker_name(0), "worker", "one-way"))
+            s.call_at(cut_at + 1.0, lambda: k.net.heal(broker_name(0), "worker"))
+        s.run(until=80)
+        return s, msg, loop
+
+    s, msg, _ = run(None)
+    stored = float(s.trace.committed["t"][0])  # when the broker stored the first commit
+    s, msg, loop = run(stored - LAT / 2)
+    got, _, _ = deliveries(s)
+    assert sorted(got) == sorted(msg[10:])
+    dropped = s.trace.dropped
+    assert sorted(dropped["msg"]) == sorted(msg[:10])
+    assert set(dropped["reason"]) == {REASON_CODE["commit-failed"]}
+    assert loop.stats["commit_failures"] == 1 and loop.stats["skipped_batches"] == 1
+
+
 def test_auto_commit_crash_replays_since_the_last_auto_commit():
     s, _k, msg, _loop = crash_run(auto_commit)
     got, _, _ = deliveries(s)

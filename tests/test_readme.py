@@ -35,6 +35,20 @@ def test_readme_kafka_example_runs_and_its_comments_are_true():
     assert len(namespace["got"]) == 6
 
 
+def test_readme_counterexample_search_finds_the_at_most_once_loss_and_nothing_else():
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[2]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), {})
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert lines[0] == "The guarantee fails for {'batch': 1, 'crash_at': 0.1}."
+    assert "billing lost 1 message: client-crash at t=0.1 s (e.g. message 8)." in lines
+    assert lines[-1] == "at-least-once held in every run tried"
+    comments = re.findall(r"^# (.*)$", code, re.M)
+    assert comments[0] == lines[0] and comments[2] in lines
+
+
 def test_readme_commands_match_ci():
     text = README.read_text()
     ci = (README.parent / ".ci" / "run").read_text()

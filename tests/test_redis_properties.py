@@ -1,9 +1,10 @@
 """Properties of the Redis Pub/Sub model, explored by a Hypothesis state machine.
 
-``RedisMachine`` drives one simulated server through random stories — publish (one PUBLISH, or
-a burst fed ahead), SUBSCRIBE / UNSUBSCRIBE (with and without arguments) / PSUBSCRIBE /
-PUNSUBSCRIBE on a few raw connections, disconnect, reconnect (and resubscribe), slow
-``Subscriber`` applications with a service time, advancing time, a server restart — over a tiny
+``RedisMachine`` drives one simulated server through random stories — publish (one PUBLISH, a
+burst fed ahead, or one on a channel a connection holds or held before), SUBSCRIBE /
+UNSUBSCRIBE (with and without arguments) / PSUBSCRIBE / PUNSUBSCRIBE on a few raw connections,
+disconnect, reconnect (and resubscribe), slow ``Subscriber`` applications with a service time
+whose connection may drop with messages queued, advancing time, a server restart — over a tiny
 alphabet of channels and glob patterns full of special bytes. After every step the model's
 subscription table must match a plain reference; at the end the run is drained and the
 black-box checker (``sim.checker.check_pubsub``) must find (checking.md §8.2, R-P1…R-P4):
@@ -24,7 +25,7 @@ followed by the checker's explanation of what went wrong.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import event, note
+from hypothesis import event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -64,6 +65,7 @@ class World:
         self.held: dict[str, tuple[list[bytes], list[bytes]]] = {}
         self.acks: dict[str, list[tuple[str, bytes | None, int]]] = {n: [] for n in CONNECTIONS}
         self.replies: list[tuple[int, int]] = []
+        self.ever: dict[str, list[bytes]] = {n: [] for n in CONNECTIONS}  # channels held once
         self.ops: list[tuple] = []
         self.lines: list[str] = []
 
@@ -115,6 +117,7 @@ class World:
 
     def subscribe(self, name: str, channels: list[bytes]) -> None:
         if self._command(name, "SUBSCRIBE", channels):
+            self.ever[name].extend(c for c in channels if c not in self.ever[name])
             for c in channels:
                 if c not in self.channels[name]:
                     self.channels[name].append(c)
@@ -179,6 +182,18 @@ class World:
         self.slow.append(sub)
         self.say(f"{sub.name} (an application taking {service * 1e3:g} ms a message, "
                  f"reconnecting) subscribes to {channels} {patterns}")
+
+    def publish_held(self, name: str, k: int) -> None:
+        """PUBLISH to a channel ``name`` subscribes to, or did once (the k-th, cyclically)."""
+        if self.ever[name]:
+            self.publish(self.ever[name][k % len(self.ever[name])], 10)
+
+    def drop_slow(self, i: int) -> None:
+        """Slow subscriber ``i``'s connection drops now (it reconnects 0.5 s later): what
+        its output buffer still held is lost, reason ``disconnected``."""
+        if i < len(self.slow) and self.slow[i].connected:
+            self.server.kill_client(self.slow[i].name, "disconnected")
+            self.say(f"{self.slow[i].name}'s connection drops")
 
     def advance(self, dt: float) -> None:
         self.sim.run(until=self.sim.now + dt)
@@ -245,6 +260,16 @@ class RedisMachine(RuleBasedStateMachine):
           size=st.sampled_from((10, 500, 2000)))
     def publish_burst(self, channel: bytes, n: int, gap: float, size: int) -> None:
         self.do("burst", channel, n, gap, size)
+
+    @rule(conn=st.sampled_from(CONNECTIONS), k=st.integers(0, 3))
+    def publish_held(self, conn: str, k: int) -> None:
+        """PUBLISH where it matters: on a channel ``conn`` holds, or held before an
+        UNSUBSCRIBE or a disconnect."""
+        self.do("publish_held", conn, k)
+
+    @rule(i=st.integers(0, MAX_SLOW - 1))
+    def drop_slow_connection(self, i: int) -> None:
+        self.do("drop_slow", i)
 
     @rule(conn=st.sampled_from(CONNECTIONS), names=channel_lists)
     def subscribe(self, conn: str, names: list[bytes]) -> None:
@@ -318,6 +343,11 @@ class RedisMachine(RuleBasedStateMachine):
 
 
 TestRedisMachine = RedisMachine.TestCase
+# each story is cheap (tens of ms): more of them than the fast profile's default, which is
+# what it takes to meet an UNSUBSCRIBE followed by a PUBLISH on that channel reliably
+TestRedisMachine.settings = settings(
+    max_examples=max(100, settings.default.max_examples),
+    stateful_step_count=max(30, settings.default.stateful_step_count))
 
 
 def test_command_in_flight_at_a_disconnect_is_traced_before_it():

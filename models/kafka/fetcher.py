@@ -340,11 +340,15 @@ class Fetcher:
             self._assigned[tp] = PartitionState(tp, self.cluster.partition(tp.topic, tp.partition))
         if self._group is not None and self._member_id is not None:
             self._group.acquire(self._member_id, tps)
-        self.env.process(self._init_positions(tps))
-
-    def _init_positions(self, tps: list[TopicPartition]):
-        """OffsetFetch to the coordinator; ListOffsets by ``auto.offset.reset`` if none."""
+        # the states are taken now: an assign()/unsubscribe()/crash at this same instant may
+        # remove them before the process first runs; its answers for them are then dropped,
+        # as the Java client drops an OffsetFetch response for partitions no longer assigned
         states = [(tp, self._assigned[tp], self._assigned[tp].epoch) for tp in tps]
+        self.env.process(self._init_positions(states))
+
+    def _init_positions(self, states: list[tuple[TopicPartition, PartitionState, int]]):
+        """OffsetFetch to the coordinator; ListOffsets by ``auto.offset.reset`` if none."""
+        tps = [tp for tp, _, _ in states]
         committed: dict[TopicPartition, int | None] = dict.fromkeys(tps)
         group = self._group
         ok = group is None

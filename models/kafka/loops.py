@@ -1,7 +1,14 @@
 """Ready-made consumer processes for experiments: where the commit sits decides the guarantee.
 
 - ``commit_before_process`` — poll, commit the batch's end, then process: **at-most-once**. A
-  crash while processing loses the rest of the batch (already committed).
+  crash while processing loses the rest of the batch (already committed). A batch whose commit
+  failed (``CommitFailedError`` on a stale generation, a rebalance in progress, a timeout) is
+  not processed: whoever reads the partition next starts from the committed offset and would
+  process it again. The loop asks for the committed offset (``consumer.committed(tp)``, an
+  OffsetFetch in the Java client) and seeks each partition it still owns there, or to the
+  batch's start if that is later; records the group has committed past without this consumer
+  processing them (a commit that timed out but was stored) are traced as dropped with reason
+  ``commit-failed``.
 - ``process_then_commit`` — poll, process, then commit: **at-least-once**. A crash replays
   everything processed since the last commit (duplicates).
 - ``auto_commit`` — ``enable.auto.commit=true``: poll, process, poll… The Java client commits
@@ -47,6 +54,7 @@ from sim.trace import REASON_CODE
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
 MODES = ("commit_before_process", "process_then_commit", "auto_commit")
 _CLIENT_CRASH = REASON_CODE["client-crash"]
+_COMMIT_FAILED = REASON_CODE["commit-failed"]
 
 
 class ConsumerLoop:
@@ -89,7 +97,7 @@ class ConsumerLoop:
         self.until = until
         self.consumer: Consumer | None = None
         self.stats = {"processed": 0, "batches": 0, "commit_failures": 0, "crashes": 0,
-                      "restarts": 0, "lost_in_crash": 0}
+                      "restarts": 0, "lost_in_crash": 0, "skipped_batches": 0}
         self._rng = cluster.sim.rng(
             f"kafka/loop/{settings.get('group.id')}/{settings['client.id']}/processing")
         self._stopping = False
@@ -152,7 +160,10 @@ class ConsumerLoop:
                     continue
                 self.stats["batches"] += 1
                 if self.mode == "commit_before_process":
-                    yield from self._commit(consumer)
+                    committed = yield from self._commit(consumer)
+                    if not committed:
+                        self._skip(consumer, records)
+                        continue
                 yield from self._process(consumer, records)
                 records = ConsumerRecords()
                 if self.mode == "process_then_commit":
@@ -171,10 +182,32 @@ class ConsumerLoop:
         return self.fast and self.mode != "auto_commit" and self.poll_timeout_ms > 0
 
     def _commit(self, consumer: Consumer):
+        """Commit the positions; whether the commit succeeded (``yield from``)."""
         try:
             yield consumer.commit()
         except (CommitFailedError, RebalanceInProgressError, KafkaTimeoutError):
             self.stats["commit_failures"] += 1  # the records come again: at-least-once
+            return False
+        return True
+
+    def _skip(self, consumer: Consumer, records: ConsumerRecords) -> None:
+        """At-most-once after a failed commit: leave the batch unprocessed, read each partition
+        still owned again from the committed offset (or the batch's start, if later), and
+        trace what the group committed past without this consumer processing it."""
+        self.stats["skipped_batches"] += 1
+        owned = consumer.assignment()
+        lost = []
+        for tp, recs in records.items():
+            first = int(recs.offset[0])
+            committed = consumer.committed(tp)
+            target = first if committed is None else max(first, committed)
+            lost.append(recs.msg[recs.offset < target])
+            if tp in owned:
+                consumer.seek(tp, target)
+        lost_msg = np.concatenate(lost) if lost else np.empty(0, np.int64)
+        if len(lost_msg) and self.trace.enabled:
+            self.trace.dropped.extend(msg=lost_msg, receiver=consumer.receiver,
+                                      t=float(self.env.now), reason=_COMMIT_FAILED)
 
     def _process(self, consumer: Consumer, records: ConsumerRecords):
         parts = [r.msg for r in records.values()]

@@ -104,8 +104,11 @@ class Membership:
         owned_generation = self._generation
         positions = None
         if self._member_id is None or self._generation < 0:
-            # membership was lost (evicted, left on poll timeout): partitions are lost, unsaved
+            # membership was lost (evicted, left on poll timeout): partitions are lost, unsaved,
+            # and the JoinGroup claims none of them (the Java client sends its assignment after
+            # onPartitionsLost: empty), else cooperative-sticky keeps them for this member
             self._revoke(list(self._assigned), "lost", lost=True)
+            owned, owned_generation = (), -1
         else:
             if self._auto_commit:
                 positions = self._positions()

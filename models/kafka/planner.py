@@ -549,6 +549,9 @@ class Planner:
             b.full = True
             b.attempts = 1
             b.base_seq = int(lane.seq[j])
+            if b.base_seq >= 0:  # numbered under this producer id; in the event path's window
+                b.pid = p.producer_id
+                p._numbered.setdefault(lane.pq.part, deque()).append(b)
             p._unfinished[b.id] = b
             p._buffered += b.nbytes
             lane.pq.inflight += 1

@@ -31,6 +31,11 @@ Kafka behaviour reproduced (``RecordAccumulator``, ``Sender``, ``shared/referenc
 - Idempotence (default on): the producer gets an id, batches get per-partition sequence numbers
   at their first send; the broker answers a retried duplicate with the original offsets; a
   retried batch is sent only when no other batch of its partition is in flight, so order holds.
+  The broker remembers the last 5 batches per producer id (``NUM_BATCHES_TO_RETAIN``), and a
+  partition never has more than 5 numbered batches from its oldest unresolved one on (the Java
+  client's bound: at most 5 in flight, over a TCP connection that keeps them in order), so a
+  retry is always recognised: a batch written whose answer was lost comes back as a duplicate
+  with its offsets, not ``OutOfOrderSequence`` until ``delivery.timeout.ms``.
 - Leaders: a request goes to the broker the producer believes leads the partition. The broker
   answers ``NotLeaderOrFollower`` for partitions it no longer leads; a dead broker resets the
   connection (``NetworkException`` for every request it had not answered, one latency after the
@@ -41,10 +46,15 @@ Kafka behaviour reproduced (``RecordAccumulator``, ``Sender``, ``shared/referenc
   ``delivery.timeout.ms``. Idempotent batches keep their sequence numbers across leaders (the
   new leader has the producer state of what it replicated); if a leader lost records the
   producer had acknowledged (an unclean election) the producer bumps its epoch (here: a new
-  producer id) and numbers its unacknowledged batches again (KIP-360).
+  producer id) and numbers its unacknowledged batches again (KIP-360); so it does when a
+  numbered batch fails for good (a delivery timeout) with no later batch acknowledged. No
+  batch is numbered under the new epoch while one of the old is in flight on its partition
+  (the old ones come back OutOfOrderSequence and are numbered again first, in their order).
 - Losses: an ``acks=0``/``acks=1`` batch that a leader change truncates after it was (or while
   it is being) acknowledged is traced as ``dropped`` (receiver -1, reason ``acks-0`` /
-  ``acks-1``); an ``acks=0`` request that never reaches a live leader likewise.
+  ``acks-1``); an ``acks=0`` request that never reaches a live leader likewise (lost on the
+  link, refused by a dead broker, or held by a network cut that did not heal within
+  ``request.timeout.ms``).
 - ``buffer.memory``: a ``send()`` that does not fit waits (as the Java call blocks) until
   batches complete, and fails with ``BufferExhaustedException`` after ``max.block.ms``.
 
@@ -78,7 +88,7 @@ import simpy
 
 from models.kafka.accumulator import PartitionQueue
 from models.kafka.batches import BulkSend, Feed, ProducerBatch
-from models.kafka.cluster import AppendResult
+from models.kafka.cluster import NUM_BATCHES_TO_RETAIN, AppendResult
 from models.kafka.config import load
 from models.kafka.errors import (
     BufferExhaustedError,
@@ -174,6 +184,10 @@ class Producer:
         self._drain_index: dict[int, int] = {}
         self._expire_at = float("inf")
         self._unfinished: dict[int, ProducerBatch] = {}
+        # idempotence: per partition, the numbered batches from the oldest unresolved one on,
+        # and the ids of batches in flight under an older epoch
+        self._numbered: dict[Any, deque[ProducerBatch]] = {}
+        self._stale: dict[Any, set[int]] = {}
         self._next_batch_id = 0
         self._buffered = 0
         self._blocked: deque[tuple] = deque()
@@ -579,6 +593,11 @@ class Producer:
         """The partition's next batch to drain now, if any; ``_NO_ROOM`` when it would have
         to be cut from a bulk feed but does not fit in ``room`` bytes (nothing is cut then)."""
         queue = pq.queue
+        if self.idempotent and not (queue and queue[0].base_seq >= 0) and (
+                self._window_full(pq) or self._stale.get(pq.part)):
+            # a new sequence would push a retry out of the broker's memory, or overtake a
+            # batch of the old epoch still in flight (shouldStopDrainBatchesForPartition)
+            return None
         if queue:
             head = queue[0]
             if head.retry_at > now or (head.base_seq >= 0 and pq.inflight):
@@ -597,6 +616,16 @@ class Producer:
                 return self._cut(pq.part, feed, end)
             feeds.popleft()
         return None
+
+    def _window_full(self, pq: PartitionQueue) -> bool:
+        """Whether the partition has ``NUM_BATCHES_TO_RETAIN`` numbered batches from its oldest
+        unresolved one on (acknowledged ones after it count: the broker remembers them)."""
+        numbered = self._numbered.get(pq.part)
+        if not numbered:
+            return False
+        while numbered and numbered[0].done:
+            numbered.popleft()
+        return len(numbered) >= NUM_BATCHES_TO_RETAIN
 
     def _cut(self, part, feed: Feed, end: int) -> ProducerBatch:
         """A batch of the feed's next records up to ``end`` (they count as sent now)."""
@@ -634,6 +663,7 @@ class Producer:
             batch.base_seq = pq.next_seq
             batch.pid = self.producer_id
             pq.next_seq += batch.count
+            self._numbered.setdefault(pq.part, deque()).append(batch)
         batch.attempts += 1
         self._refresh(pq)
 
@@ -674,11 +704,18 @@ class Producer:
         if self.acks == "0":
             self._complete_all(batches, [(-1, -1.0)] * len(batches))
             if hop is None:
-                if not self._hold(broker, True, now + self.request_timeout,
-                                  lambda b=batches: self._arrive_acks0(b, broker)):
-                    self._lost_acks0(batches)
-                else:
+                until = now + self.request_timeout
+                held = _Request(broker, batches, now)  # ``done`` once the cut let it through
+
+                def deliver(held: _Request = held) -> None:
+                    held.done = True
+                    self._arrive_acks0(held.batches, broker)
+                if self._hold(broker, True, until, deliver):
+                    # TCP holds it across the cut; not through before the heal: lost
                     self._acks0_travelling += 1
+                    self.sim.call_at(until, self._lost_if_held, held)
+                else:
+                    self._lost_acks0(batches)
             else:
                 self._acks0_travelling += 1
                 env.timeout(hop).callbacks.append(
@@ -745,6 +782,14 @@ class Producer:
             self._lost_acks0([b for b, r in zip(batches, results, strict=True)
                               if r.error is not None])
         self._planner.maybe_start()
+
+    def _lost_if_held(self, held: _Request) -> None:
+        """An ``acks=0`` request held by a cut that did not heal in time is lost."""
+        if not held.done:
+            held.done = True
+            self._acks0_travelling -= 1
+            self._lost_acks0(held.batches)
+            self._planner.maybe_start()
 
     def _lost_acks0(self, batches: list[ProducerBatch]) -> None:
         """``acks=0`` batches that never made it into the log (already reported as sent)."""
@@ -843,9 +888,12 @@ class Producer:
         request.done = True
         self._open.pop(request, None)
         self._inflight[request.broker] -= 1
+        stale = self._stale
         for batch in request.batches:
             pq = self._pqs[batch.partition]
             pq.inflight -= 1
+            if stale:
+                stale.get(batch.partition, set()).discard(batch.id)
             self._refresh(pq)
         return True
 
@@ -901,8 +949,9 @@ class Producer:
                 self._reset_sequences()
                 retriable = True
             else:
-                # our own earlier batch failed: resend in order (TransactionManager.canRetry)
-                retriable = batch.base_seq != pq.acked_seq + 1
+                # our own earlier batch failed: resend in order (TransactionManager.canRetry);
+                # a batch of an older epoch is numbered again when resent
+                retriable = batch.pid != self.producer_id or batch.base_seq != pq.acked_seq + 1
         batch.lost = None
         deadline = batch.created + self.delivery_timeout
         if not retriable or batch.attempts > self.retries or now >= deadline:
@@ -921,6 +970,10 @@ class Producer:
             i = 0
             while i < len(queue) and 0 <= queue[i].base_seq < batch.base_seq:
                 i += 1
+            if batch.base_seq < 0:
+                # to be numbered again: after the numbered ones, in the order first sent
+                while i < len(queue) and (queue[i].base_seq >= 0 or queue[i].id < batch.id):
+                    i += 1
             queue.insert(i, batch)
         else:
             queue.appendleft(batch)
@@ -942,7 +995,8 @@ class Producer:
             if base >= 0:
                 offs = np.arange(base, base + n, dtype=np.int64)
                 if self.idempotent and batch.pid == self.producer_id:
-                    self._pqs[part].acked_seq = batch.base_seq + n - 1
+                    pq = self._pqs[part]  # a retry's answer may come after later batches'
+                    pq.acked_seq = max(pq.acked_seq, batch.base_seq + n - 1)
             else:
                 offs = np.full(n, -1, dtype=np.int64)
             offsets.append(offs)
@@ -976,6 +1030,13 @@ class Producer:
         if batch.done:
             return
         batch.done = True
+        if (self.idempotent and batch.base_seq >= 0 and batch.pid == self.producer_id
+                and self._pqs[batch.partition].acked_seq < batch.base_seq + batch.count - 1):
+            # a numbered batch failed and no later one was acknowledged: the broker may never
+            # see this sequence, so every later batch would be OutOfOrderSequence. Kafka's
+            # idempotent producer bumps its epoch and numbers again from 0 (KIP-360;
+            # TransactionManager.handleFailedBatch / maybeResolveSequences)
+            self._reset_sequences()
         self._release(batch)
         self._record_failure(np.asarray(batch.msg), batch.partition, error)
         if batch.futures is not None:
@@ -1007,6 +1068,10 @@ class Producer:
         """A new producer epoch (here: a new producer id): every partition's sequence numbers
         start again at 0; batches not yet acknowledged are numbered again when next sent."""
         self.producer_id = self.cluster.new_producer_id()
+        self._numbered.clear()  # batches not acknowledged are numbered again when sent
+        for request in self._open:
+            for batch in request.batches:
+                self._stale.setdefault(batch.partition, set()).add(batch.id)
         for pq in self._pqs.values():
             pq.next_seq = 0
             pq.acked_seq = -1

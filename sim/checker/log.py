@@ -19,14 +19,17 @@ History anomalies, after Jepsen's Kafka checker (``jepsen/src/jepsen/tests/kafka
 - L3 ``lost-write`` — Jepsen's rule: some consumer read a record whose first offset is ``b``;
   every acknowledged record whose *last* offset is ≤ ``b`` must have been read by someone
   (excused: records the broker deleted by retention or compaction, and records a consumer
-  received and then lost — a crash, an offset reset: those are causes, counted below).
+  received and then lost — a crash, an offset reset: those are causes, counted below). Jepsen's
+  consumers all start at the beginning; here a group may start later (``latest``, a seek), so
+  the rule covers, per group and partition, the versions from the first it read to ``b``.
 - L4 ``unseen`` — acknowledged, never read by anyone (an error only for a drained run).
 - L5 ``aborted-read`` (G1a) — read a record whose send definitely failed (never appended).
 - L6 ``phantom-read`` — read a record nobody sent.
 - L7 ``poll-skip`` / L8 ``nonmonotonic-poll`` — per consumer and partition, in the order of its
-  deliveries and losses, the next record is more than one version ahead / not ahead. Allowed
-  under group subscription (rebalances move consumers, as Jepsen's ``allowed-error-types``);
-  errors with ``assigned=True``.
+  deliveries, the next record is more than one version ahead / not ahead; a skip over versions
+  the consumer lost with a recorded cause, or the broker deleted, is explained and not
+  reported. Allowed under group subscription (rebalances move consumers, as Jepsen's
+  ``allowed-error-types``); errors with ``assigned=True``.
 - L10 ``nonmonotonic-send`` — a producer's later acknowledged send to a partition got a lower
   offset (error with an idempotent producer).
 - L12 ``double-ownership`` — the model's white-box ``double-ownership`` events.
@@ -35,10 +38,10 @@ Per consumer group (its receivers' union): for each partition it consumed, it is
 to every record from the first offset it read or lost onwards; each is delivered, lost with a
 cause (the group's drops, else the broker's deletion, else a loss on the producer's side that
 nobody could read: ``acks-0``, ``acks-1``, ``unclean-election``), or still unread at the end
-(``lag``; an
-unexplained loss when the run was drained or the record lies below what it already read —
-conservation). Duplicates (``redelivered``: Jepsen's consume counts), out-of-order deliveries
-and latency (first delivery − send) are counted.
+(``lag``; an unexplained loss when the run was drained or the record lies below what it already
+read — conservation). A loss is dated when it happened: the broker's deletion, else the group's
+drop (a crash), else the producer-side loss. Duplicates (``redelivered``: Jepsen's consume
+counts), out-of-order deliveries and latency (first delivery − send) are counted.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import numpy as np
 from sim.checker.arrays import (
     composite_like,
     first_per_group,
+    isin_sorted,
     quantiles_by_group,
     rank_in_group,
     unique,
@@ -241,32 +245,34 @@ class _LogCheck:
         self.read_by_anyone[self.d_idx[known]] = True
         # broker deletions and producer-side losses excuse a record nobody read
         self.deleted = np.full(len(self.msgs), -1, dtype=_I8)
+        self.deleted_t = np.full(len(self.msgs), np.inf)  # when the broker deleted it
+        consumer = (dr["receiver"] >= 0) & np.isin(dr["reason"], list(_BROKER_DELETES))
+        i, ok = self._index(dr["msg"][consumer])
+        self.deleted[i[ok]] = dr["reason"][consumer][ok]
+        np.minimum.at(self.deleted_t, i[ok], dr["t"][consumer][ok])
         ld = tr.tables.get("log_deleted")
         if ld is not None and len(ld):
             i, ok = self._index(ld["msg"])
             self.deleted[i[ok]] = ld["reason"][ok]
-        consumer = (dr["receiver"] >= 0) & np.isin(dr["reason"], list(_BROKER_DELETES))
-        i, ok = self._index(dr["msg"][consumer])
-        self.deleted[i[ok]] = dr["reason"][consumer][ok]
+            self.deleted_t[i[ok]] = ld["t"][ok]
         # lost on the producer's side (acknowledged, then gone from the log): a cause for every
         # group, but not an excuse for the lost-write rule
         self.write_lost = np.full(len(self.msgs), -1, dtype=_I8)
+        self.write_lost_t = np.full(len(self.msgs), np.inf)  # when the loss was traced
         sent = (dr["receiver"] < 0) & np.isin(dr["reason"], list(_WRITE_LOSSES))
         i, ok = self._index(dr["msg"][sent])
         self.write_lost[i[ok]] = dr["reason"][sent][ok]
+        self.write_lost_t[i[ok]] = dr["t"][sent][ok]
         # a record a consumer got and then lost (crash, offset reset) was not lost by the log
         excused = self.deleted >= 0
         i, ok = self._index(dr["msg"][dr["receiver"] >= 0])
         excused[i[ok]] = True
-        # L3 lost-write (Jepsen): bound = max first index read per partition
+        # L3 lost-write (Jepsen): below the highest first index some group read
         acked = np.zeros(len(self.msgs), dtype=bool)
         i, ok = self._index(tr.acked["msg"])
         acked[i[ok]] = True
         committed = (acked | self.read_by_anyone) & self.placed
-        read = np.flatnonzero(self.read_by_anyone & self.placed)
-        bound = np.full(len(self.pids), -1, dtype=_I8)
-        np.maximum.at(bound, self.r_pid[read], self.r_first[read])
-        must = committed & (self.r_last <= bound[np.maximum(self.r_pid, 0)])
+        must = committed & self._read_ranges()
         lost = np.flatnonzero(must & ~self.read_by_anyone & ~excused)
         self._emit("lost-write", self.r_pid[lost], self.m_sent[lost], self.msgs[lost],
                    self._pname)
@@ -277,29 +283,60 @@ class _LogCheck:
             self._emit("unseen", self.r_pid[unseen], self.m_sent[unseen], self.msgs[unseen],
                        self._pname, error=self.drained)
 
+    def _read_ranges(self) -> np.ndarray:
+        """Records lying within the versions some consumer group read in their partition: from
+        the first version it read to the last (by first index). Jepsen's rule takes every
+        version below the last one read, as its consumers all start at the beginning; a group
+        starting later (``auto.offset.reset=latest``, a seek) owes nothing before its start."""
+        known = self.d_ok.copy()
+        known[known] = self.placed[self.d_idx[known]]
+        m = self.d_idx[known]
+        g, p, f = self.r2g[self.d_recv[known]], self.r_pid[m], self.r_first[m]
+        inside = np.zeros(len(self.msgs), dtype=bool)
+        if len(m) == 0:
+            return inside
+        key = composite_like([g, p])[0]
+        order = np.lexsort((f, key))
+        heads = first_per_group(key[order])
+        tails = np.append(heads[1:], True)
+        placed = np.flatnonzero(self.placed)
+        by_part = placed[np.lexsort((self.r_first[placed], self.r_pid[placed]))]
+        part_of, first_of = self.r_pid[by_part], self.r_first[by_part]
+        for p_, lo_, hi_ in zip(p[order][heads].tolist(), f[order][heads].tolist(),
+                                f[order][tails].tolist(), strict=True):
+            a = np.searchsorted(part_of, p_, "left")
+            b = np.searchsorted(part_of, p_, "right")
+            sel = by_part[a + np.searchsorted(first_of[a:b], lo_, "left"):
+                          a + np.searchsorted(first_of[a:b], hi_, "right")]
+            inside[sel[self.r_last[sel] <= hi_]] = True
+        return inside
+
     def _skips(self) -> None:
-        """L7/L8 per consumer and partition, over its deliveries and its losses in time order."""
-        dr = self.trace.dropped
+        """L7/L8 per consumer and partition, over its deliveries in time order.
+
+        Deliveries are ordered by their time, losses are not interleaved with them: a model may
+        trace a delivery when the application finishes processing a record (``models.kafka.
+        loops``) and a loss when the consumer learns of it (an offset reset, answered while an
+        earlier batch is still being processed), so the two clocks do not order each other.
+        A skip is explained, and not reported, when every version it jumps over was lost by
+        this consumer with a recorded cause or deleted by the broker.
+        """
         di, dk = self.d_idx, self.d_ok
-        xi, xk = self._index(dr["msg"])
-        xk &= dr["receiver"] >= 0
-        recv = np.concatenate((self.d_recv[dk], dr["receiver"][xk].astype(_I8)))
-        midx = np.concatenate((di[dk], xi[xk]))
-        t = np.concatenate((self.d_t[dk], dr["t"][xk]))
-        is_drop = np.concatenate((np.zeros(dk.sum(), bool), np.ones(xk.sum(), bool)))
-        keep = self.placed[midx]
-        recv, midx, t, is_drop = recv[keep], midx[keep], t[keep], is_drop[keep]
+        keep = dk.copy()
+        keep[dk] = self.placed[di[dk]]
+        recv, midx, t = self.d_recv[keep], di[keep], self.d_t[keep]
         pid = self.r_pid[midx]
         order = np.lexsort((np.arange(len(t)), t, pid, recv))
-        recv, midx, t, pid, is_drop = (a[order] for a in (recv, midx, t, pid, is_drop))
+        recv, midx, t, pid = (a[order] for a in (recv, midx, t, pid))
         first, last = self.r_first[midx], self.r_last[midx]
         same = np.zeros(len(t), dtype=bool)
         if len(t) > 1:
             same[1:] = (recv[1:] == recv[:-1]) & (pid[1:] == pid[:-1])
-        delta = np.zeros(len(t), dtype=_I8)
-        delta[1:] = first[1:] - last[:-1]
-        skip = same & (delta > 1)
-        back = same & (delta < 1) & ~is_drop
+        prev_last = np.zeros(len(t), dtype=_I8)
+        prev_last[1:] = last[:-1]
+        skip = same & (first - prev_last > 1)
+        back = same & (first - prev_last < 1)
+        skip[skip] = ~self._explained(recv[skip], pid[skip], prev_last[skip], first[skip])
         self._emit("poll-skip", recv[skip], t[skip], self.msgs[midx[skip]], self._rname,
                    error=self.assigned)
         self._emit("nonmonotonic-poll", recv[back], t[back], self.msgs[midx[back]],
@@ -307,8 +344,36 @@ class _LogCheck:
         self.back_recv = recv[back]
         self.back_pid = pid[back]
 
+    def _explained(self, recv: np.ndarray, pid: np.ndarray, lo: np.ndarray,
+                   hi: np.ndarray) -> np.ndarray:
+        """For each jump of consumer ``recv`` in partition ``pid`` from version ``lo`` to ``hi``:
+        whether every version strictly between was deleted by the broker or lost by this
+        consumer with a recorded cause."""
+        if len(recv) == 0:
+            return np.zeros(0, dtype=bool)
+        # versions the broker deleted (every consumer may jump over those)
+        gone = np.flatnonzero(self.placed & (self.deleted >= 0))
+        dr = self.trace.dropped
+        xi, xk = self._index(dr["msg"])
+        xk &= dr["receiver"] >= 0
+        xk[xk] = self.placed[xi[xk]]
+        x_recv = dr["receiver"][xk].astype(_I8)
+        x_pid, x_vo = self.r_pid[xi[xk]], self.r_first[xi[xk]]
+        b_keys, x_keys, b_lo, b_hi = composite_like(
+            [self.r_pid[gone], self.r_first[gone]], [x_pid, x_vo], [pid, lo + 1], [pid, hi])
+        b_keys = unique(b_keys)
+        covered = np.searchsorted(b_keys, b_hi) - np.searchsorted(b_keys, b_lo)
+        # versions this consumer lost with a cause, not counting those again
+        own = ~isin_sorted(b_keys, x_keys)
+        keys, q_lo, q_hi = composite_like([x_recv[own], x_pid[own], x_vo[own]],
+                                          [recv, pid, lo + 1], [recv, pid, hi])
+        keys = unique(keys)
+        covered += np.searchsorted(keys, q_hi) - np.searchsorted(keys, q_lo)
+        return covered >= hi - lo - 1
+
     # ------------------------------------------------------------------ groups
-    def _groups(self) -> tuple[ReceiverSummary, ...]:
+    def _group_map(self) -> None:
+        """Each receiver's consumer group (``trace.receiver_groups``; else its own name)."""
         tr = self.trace
         names = tr.receivers.names
         group_names: list[str] = []
@@ -325,7 +390,13 @@ class _LogCheck:
         d, dr = tr.delivered, tr.dropped
         n_recv = max([len(names)] + [int(a.max()) + 1 for a in (d["receiver"], dr["receiver"])
                                      if len(a)])
-        r2g = np.array([gid(r) for r in range(n_recv)], dtype=_I8)
+        self.r2g = np.array([gid(r) for r in range(n_recv)], dtype=_I8)
+        self.group_names = group_names
+
+    def _groups(self) -> tuple[ReceiverSummary, ...]:
+        tr = self.trace
+        dr = tr.dropped
+        r2g, group_names = self.r2g, self.group_names
         # deliveries: first per (group, record) is the delivery, later ones are redeliveries
         dk = self.d_ok
         g = r2g[np.maximum(self.d_recv[dk], 0)]
@@ -394,6 +465,14 @@ class _LogCheck:
         cause[broker] = self.deleted[em][broker]
         written = ~delivered & (cause < 0) & (self.write_lost[em] >= 0)
         cause[written] = self.write_lost[em][written]
+        # when each loss happened: the group's drop, else the broker's deletion, else the
+        # producer-side loss
+        lost_t = np.full(len(ek), np.inf)
+        lost_t[has_drop] = xt[x_sorted[drop_at[has_drop]]]
+        lost_t[broker] = self.deleted_t[em][broker]
+        lost_t[written] = self.write_lost_t[em][written]
+        by_broker = has_drop & np.isin(cause, list(_BROKER_DELETES))
+        lost_t[by_broker] = np.minimum(lost_t[by_broker], self.deleted_t[em][by_broker])
         missing = ~delivered & (cause < 0)
         reach_of = np.array([reach.get((a, b), -1) for a, b in zip(
             eg[missing].tolist(), self.r_pid[em[missing]].tolist(), strict=True)], dtype=_I8)
@@ -403,8 +482,8 @@ class _LogCheck:
         lag = missing & ~unexplained
         gname = group_names.__getitem__
         when = np.where(np.isnan(self.m_sent[em]), 0.0, self.m_sent[em])
-        self._emit("lost", eg[cause >= 0], when[cause >= 0], self.msgs[em[cause >= 0]], gname,
-                   cause=cause[cause >= 0])
+        self._emit("lost", eg[cause >= 0], lost_t[cause >= 0], self.msgs[em[cause >= 0]],
+                   gname, cause=cause[cause >= 0])
         self._emit("unexplained-loss", eg[unexplained], when[unexplained],
                    self.msgs[em[unexplained]], gname,
                    detail="below what the group had already read" if not self.drained
@@ -450,6 +529,7 @@ class _LogCheck:
 
     def run(self) -> CheckReport:
         self._positions()
+        self._group_map()
         self._write_anomalies()
         self._read_anomalies()
         self._skips()

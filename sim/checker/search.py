@@ -80,7 +80,7 @@ def find_counterexample(
     Needs Hypothesis (``pip install brokersim[test]``).
     """
     try:
-        from hypothesis import HealthCheck, find, settings
+        from hypothesis import HealthCheck, Phase, find, settings
         from hypothesis.errors import NoSuchExample
     except ImportError as err:  # pragma: no cover - hypothesis is a test dependency
         raise ImportError("find_counterexample needs Hypothesis: pip install hypothesis") from err
@@ -88,8 +88,11 @@ def find_counterexample(
     def breaks(params: Any) -> bool:
         return not _holds(holds(build(params)))
 
+    # no explain phase: it traces every line the runs execute (several times slower) to
+    # point at code, which a search over a user's parameters does not need
     config = settings(max_examples=max_examples, derandomize=True, database=None,
-                      deadline=None, suppress_health_check=list(HealthCheck))
+                      deadline=None, suppress_health_check=list(HealthCheck),
+                      phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
     try:
         params = find(strategy, breaks, settings=config)
     except NoSuchExample:
