@@ -156,7 +156,10 @@ def test_the_fast_loop_makes_fewer_events_for_the_same_deliveries():
         s, _k, _loops = run(fast, w)
         assert len(s.trace.delivered) == 2000
         counts[fast] = next(s.env._eid)
-    assert counts[True] < 0.6 * counts[False]
+    # the fast path keeps the event path's zero-time hops (poll event, commit process start and
+    # end, the zero processing timeout) so that same-instant order is identical; what it saves
+    # are the processes, conditions and generator resumptions
+    assert counts[True] < 0.85 * counts[False]
 
 
 def test_commits_cut_off_from_the_coordinator_fail_alike():

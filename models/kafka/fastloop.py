@@ -158,8 +158,8 @@ class LoopEngine:
         c._group_poll(now)
         records = c._drain(c._max_poll_records, now)
         c._maybe_fetch()
-        if records:
-            self._got(records)
+        if records:  # poll() gave a succeeded event: the generator resumes one event later
+            _after(self.env, 0.0, lambda _e: self._got(records))
             return
         self._deadline = now + loop.poll_timeout_ms / 1000.0
         self._poll_token += 1
@@ -186,7 +186,8 @@ class LoopEngine:
         c = self.c
         if c._closing:
             self._poll_token += 1
-            self._top()  # an empty batch: the loop goes round (and hands back)
+            # an empty batch (the poll process's end event first): the loop goes round
+            _after(self.env, 0.0, lambda _e: self._got(ConsumerRecords()))
             return
         now = float(self.env.now)
         c._last_poll = now
@@ -195,7 +196,7 @@ class LoopEngine:
         c._maybe_fetch()
         if records or now >= self._deadline:
             self._poll_token += 1
-            self._got(records)
+            _after(self.env, 0.0, lambda _e: self._got(records))  # the poll process's end event
             return
 
         def woken(_event: Any) -> None:
@@ -204,6 +205,8 @@ class LoopEngine:
         c._wake_event().callbacks.append(woken)
 
     def _got(self, records: ConsumerRecords) -> None:
+        if self.dead:
+            return
         if not records:
             self._top()
             return
@@ -211,9 +214,18 @@ class LoopEngine:
         loop.stats["batches"] += 1
         self.records = records
         if loop.mode == "commit_before_process":
-            self._commit(self._process)
+            self._commit(self._process, failed=self._skip)
         else:
             self._process()
+
+    def _skip(self) -> None:
+        """``ConsumerLoop._skip`` after a failed commit before processing: the batch is left
+        unprocessed and the loop goes round."""
+        if self.dead:
+            return
+        records, self.records = self.records, None
+        self.loop._skip(self.c, records)
+        self._top()
 
     def _process(self) -> None:
         """``ConsumerLoop._process``: records finish at ``start + cumsum(service)``."""
@@ -225,7 +237,8 @@ class LoopEngine:
         n = len(msg)
         start = float(self.env.now)
         if loop.processing == 0.0 and not callable(loop.processing):
-            self._processed(msg, start, n)  # done = start for every record
+            loop._in_hand = (msg, np.full(n, start))
+            _after(self.env, 0.0, lambda _e: self._processed(msg, start, n))  # timeout(0)
             return
         done = start + np.cumsum(loop._service(n))
         loop._in_hand = (msg, done)
@@ -245,14 +258,23 @@ class LoopEngine:
             self._top()
 
     # ---- commits (Membership._commit over Fetcher._call, raise_errors=True) ---------------
-    def _commit(self, then) -> None:
+    def _commit(self, then, failed=None) -> None:
+        """Commit the positions, then call ``then`` — or ``failed``, if given, when the commit
+        failed (``ConsumerLoop._commit`` returning False)."""
         c = self.c
         if c._closing:
             self._hand_back()  # commit() would raise IllegalStateError: the generator's way
             return
         offsets = c._positions()
+        # commit() starts a process: its body runs one event later (simpy's Initialize)
+        _after(self.env, 0.0, lambda _e: self._commit_body(offsets, then, failed))
+
+    def _commit_body(self, offsets: dict, then, failed) -> None:
+        """``Membership._commit``'s body; its end is an event before the loop resumes."""
+        c = self.c
+        env = self.env
         if not offsets:
-            then()
+            _after(env, 0.0, lambda _e: then())
             return
         member, generation = c._member_id, c._generation
         if not c._subscription:
@@ -260,27 +282,28 @@ class LoopEngine:
         elif generation < 0:  # not part of an active group: CommitFailedError at once
             c.stats["commit_failures"] += 1
             self.loop.stats["commit_failures"] += 1
-            then()
+            _after(env, 0.0, lambda _e: (failed or then)())
             return
         group = c._group
         coordinator = c._coordinator()
-        env = self.env
         sent = float(env.now)
         if c._lost(coordinator):
-            _after(env, c._request_timeout, lambda _e: self._committed(False, None, then))
+            _after(env, c._request_timeout,
+                   lambda _e: self._committed(False, None, then, failed))
             return
 
         def at_coordinator(_event: Any) -> None:
             code = None if c.crashed else group.commit(member, generation, offsets, c.receiver)
             if c._lost(coordinator):
                 _after(env, max(0.0, sent + c._request_timeout - env.now),
-                       lambda _e: self._committed(False, None, then))
+                       lambda _e: self._committed(False, None, then, failed))
                 return
-            _after(env, c.cluster.link.delay(), lambda _e: self._committed(True, code, then))
+            _after(env, c.cluster.link.delay(),
+                   lambda _e: self._committed(True, code, then, failed))
 
         _after(env, c.cluster.link.delay(), at_coordinator)
 
-    def _committed(self, ok: bool, code: str | None, then) -> None:
+    def _committed(self, ok: bool, code: str | None, then, failed=None) -> None:
         c = self.c
         if c.crashed:
             return  # nobody is left to hear the answer
@@ -288,5 +311,6 @@ class LoopEngine:
         if not ok or code is not None:  # KafkaTimeout, RebalanceInProgress or CommitFailed
             c.stats["commit_failures"] += 1
             self.loop.stats["commit_failures"] += 1  # the records come again
+            then = failed or then
         if not self.dead:
             _after(self.env, 0.0, lambda _e: then())  # the commit process's end event
