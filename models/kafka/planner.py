@@ -535,22 +535,8 @@ class Planner:
         broker = int(w.brokers[qi])
         batches = []
         for lane, j in refs:
-            feed = lane.feed
-            s, e = int(lane.s[j]), int(lane.e[j])
-            t0 = float(feed.t[s])
-            b = ProducerBatch(p._next_batch_id, lane.pq.part, t0, t0 + p.linger)
-            p._next_batch_id += 1
-            b.bulk = feed.bulk
-            b.bulk_idx = feed.idx[s:e]
-            b.msg, b.ts, b.size, b.key = feed.msg[s:e], feed.t[s:e], feed.size[s:e], feed.key[s:e]
-            b.null = None
-            b.nbytes = int(feed.cum[e] - feed.cum[s])
-            b.count = e - s
-            b.full = True
-            b.attempts = 1
-            b.base_seq = int(lane.seq[j])
+            b = self._batch(lane, j)
             if b.base_seq >= 0:  # numbered under this producer id; in the event path's window
-                b.pid = p.producer_id
                 p._numbered.setdefault(lane.pq.part, deque()).append(b)
             p._unfinished[b.id] = b
             p._buffered += b.nbytes
