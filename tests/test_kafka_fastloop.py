@@ -12,6 +12,7 @@ from models.kafka.loops import ConsumerLoop
 from models.kafka.network import broker_name
 from sim import Simulation
 from sim.faults import Fault, FaultSchedule
+from tests.kafka_stories import stale_generation_story
 
 TABLES = {
     "delivered": ("msg", "receiver", "t"),
@@ -185,28 +186,9 @@ def test_a_commit_racing_a_join_at_the_same_instant_goes_the_event_paths_way():
     once scheduled the commit before the JoinGroup's process had started."""
     outcomes = {}
     for fast in (True, False):
-        s = Simulation(seed=1)
-        k = KafkaCluster(s, brokers=1, config={"group.initial.rebalance.delay.ms": 0})
-        k.create_topic("t", partitions=2, replication_factor=1)
-        n = 40
-        k.producer({"linger.ms": 0}).produce("t", np.zeros(n), np.full(n, 10),
-                                             partitions=np.arange(n) % 2)
-        cfg = {"group.id": "g", "auto.offset.reset": "earliest", "max.poll.records": 1,
-               "heartbeat.interval.ms": 1000,
-               "partition.assignment.strategy": ["cooperative-sticky"]}
-        loops = []
-
-        def member(name, cfg=cfg, k=k, loops=loops, fast=fast):
-            loop = ConsumerLoop(k, {**cfg, "client.id": name}, "t", "commit_before_process",
-                                processing=0.3)
-            loop.fast = fast
-            loops.append(loop)
-
-        member("a")
-        s.call_at(8.0, lambda member=member: member("b"))
-        s.run(until=30)
+        s, a = stale_generation_story(fast)
         d = s.trace.delivered
-        outcomes[fast] = (loops[0].stats, d["msg"].tolist(), d["receiver"].tolist(),
+        outcomes[fast] = (a.stats, d["msg"].tolist(), d["receiver"].tolist(),
                           d["t"].tolist(), s.trace.committed["offset"].tolist())
     assert outcomes[True][0]["skipped_batches"] == 1
     assert outcomes[True] == outcomes[False]

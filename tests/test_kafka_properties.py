@@ -64,10 +64,11 @@ from kafka.partitioner.default import murmur2 as reference_murmur2
 from models.kafka.cluster import KafkaCluster
 from models.kafka.consumer import TopicPartition
 from models.kafka.errors import KafkaError
-from models.kafka.loops import ConsumerLoop, commit_before_process, process_then_commit
+from models.kafka.loops import ConsumerLoop, process_then_commit
 from sim import Simulation
 from sim.checker import assert_conserved, check_log
 from sim.trace import DROP_REASONS
+from tests.kafka_stories import STALE_GENERATION_RECORDS, stale_generation_story
 from tests.strategies import (
     KAFKA_GROUPS,
     kafka_crash_delays,
@@ -856,18 +857,8 @@ def test_at_most_once_loop_does_not_process_a_batch_whose_commit_failed():
     anyway; ``t-1`` moves to ``b``, which resumes at the committed offset and processes it
     again. Found by the machine; fixed: the loop skips a batch whose commit failed and reads
     it again from the committed offset."""
-    s = Simulation(seed=1)
-    k = KafkaCluster(s, brokers=1, config={"group.initial.rebalance.delay.ms": 0})
-    k.create_topic("t", partitions=2, replication_factor=1)
-    n = 40
-    k.producer({"linger.ms": 0}).produce("t", np.zeros(n), np.full(n, 10),
-                                         partitions=np.arange(n) % 2)
-    cfg = {"group.id": "g", "auto.offset.reset": "earliest", "max.poll.records": 1,
-           "heartbeat.interval.ms": 1000, "partition.assignment.strategy": ["cooperative-sticky"]}
-    a = commit_before_process(k, {**cfg, "client.id": "a"}, "t", processing=0.3)
-    s.call_at(8.0, lambda: commit_before_process(k, {**cfg, "client.id": "b"}, "t",
-                                                 processing=0.3))
-    s.run(until=30)
+    s, a = stale_generation_story()
+    n = STALE_GENERATION_RECORDS
     assert a.stats["commit_failures"] == 1
     assert a.stats["skipped_batches"] == 1
     report = check_log(s.trace, drained=True)
