@@ -351,6 +351,10 @@ def _get(row_set: list[dict], model_start: str) -> list[dict]:
     return [r for r in row_set if r["model"].startswith(model_start)]
 
 
+def _mean(rows: list[dict], key: str) -> float:
+    return float(np.mean([row[key] for row in rows]))
+
+
 def check(results: Sequence[RunResult]) -> None:
     faulty = _rows(results, _faulty)
     assert faulty, "the check needs a fault rate above 0"
@@ -381,8 +385,7 @@ def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
     fast = _get(faulty, "kafka acks=1 rf=3 isr=1 clean")
     out = []
     if safe and redis:
-        k = float(np.mean([r["lost_fraction"] for r in safe]))
-        r = float(np.mean([r["lost_fraction"] for r in redis]))
+        k, r = _mean(safe, "lost_fraction"), _mean(redis, "lost_fraction")
         out.append(Verdict(
             "acknowledged messages must survive a broker crash",
             "kafka" if k < r else "either",
@@ -390,9 +393,8 @@ def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
             f"lost {k:.2%} of acknowledged records, Redis Pub/Sub {r:.2%} of messages"))
     sentinel = _get(faulty, "redis sentinel")
     if sentinel and redis:
-        r = float(np.mean([row["lost_fraction"] for row in redis]))
-        rs = float(np.mean([row["lost_fraction"] for row in sentinel]))
-        n = float(np.mean([row["failovers"] for row in sentinel]))
+        r = _mean(redis, "lost_fraction")
+        rs, n = _mean(sentinel, "lost_fraction"), _mean(sentinel, "failovers")
         out.append(Verdict(
             "a replica with Sentinel makes Redis Pub/Sub lose nothing",
             "kafka",
@@ -400,9 +402,8 @@ def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
             f"{rs:.2%} of messages (alone: {r:.2%}): everything published between the crash "
             f"and the promotion, and until the subscribers were back, is gone"))
     if fast and safe:
-        k1 = float(np.mean([r["lost_fraction"] for r in fast]))
-        lat1 = float(np.mean([r["latency_p99"] for r in fast]))
-        lat_all = float(np.mean([r["latency_p99"] for r in safe]))
+        k1, lat1 = _mean(fast, "lost_fraction"), _mean(fast, "latency_p99")
+        lat_all = _mean(safe, "latency_p99")
         out.append(Verdict(
             "durability is worth waiting for replication (acks=all rather than acks=1)",
             "kafka",
