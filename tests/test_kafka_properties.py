@@ -79,6 +79,7 @@ from tests.strategies import (
     kafka_value_sizes,
     seeds,
 )
+from tests.trace_helpers import traces_equal
 
 EVENTS, STATE = "events", "state"
 TOPICS = {EVENTS: 3, STATE: 2}
@@ -374,13 +375,7 @@ def replay(seed: int, settings: Settings, ops: list[tuple]) -> World:
 
 
 def same_trace(a: World, b: World) -> bool:
-    ta, tb = a.sim.trace, b.sim.trace
-    if set(ta.tables) != set(tb.tables) or ta.events != tb.events:
-        return False
-    return all(
-        np.array_equal(ta.tables[name][col], tb.tables[name][col], equal_nan=True)
-        for name in ta.tables for col in ta.tables[name].columns
-    )
+    return traces_equal(a.sim.trace, b.sim.trace)
 
 
 def hw_at(history: list[tuple[float, int]], t: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ from tests.strategies import (
     seeds,
     service_times,
 )
+from tests.trace_helpers import traces_equal
 
 CONNECTIONS = ("c0", "c1", "c2")
 MAX_SLOW = 2
@@ -219,13 +220,7 @@ def replay(seed: int, limit: str, ops: list[tuple]) -> World:
 
 
 def same_trace(a: World, b: World) -> bool:
-    ta, tb = a.sim.trace, b.sim.trace
-    if set(ta.tables) != set(tb.tables) or ta.events != tb.events:
-        return False
-    return all(
-        np.array_equal(ta.tables[name][col], tb.tables[name][col], equal_nan=True)
-        for name in ta.tables for col in ta.tables[name].columns
-    )
+    return traces_equal(a.sim.trace, b.sim.trace)
 
 
 class RedisMachine(RuleBasedStateMachine):
