@@ -26,7 +26,7 @@ Models may register further tables with :meth:`Trace.table`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,28 +68,77 @@ _CORE_SCHEMAS: dict[str, dict[str, str]] = {
 
 def _is_array(value: object) -> bool:
     """Whether an ``extend`` column is an array (else a scalar to broadcast)."""
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is np.ndarray:
+        return value.ndim > 0  # type: ignore[union-attr]
+    if kind is int or kind is float or isinstance(value, int | float):
         return False
-    if isinstance(value, np.ndarray):
-        return value.ndim > 0
     return isinstance(value, list | tuple) or bool(np.ndim(value))
 
 
-class Table:
-    """An append-only columnar table: typed numpy columns grown in chunks."""
+class _Fill:
+    """A column chunk of ``n`` copies of one value, expanded when the column is read (the
+    receiver of a batch of deliveries, the time of a poll): ``extend`` costs no array then."""
 
-    __slots__ = ("_cache_len", "_chunks", "_first", "_len", "_pending", "dtypes", "name")
+    __slots__ = ("n", "value")
+
+    def __init__(self, value: object, n: int) -> None:
+        self.value = value
+        self.n = n
+
+
+def _expand(chunks: list, dtype: np.dtype) -> np.ndarray:
+    """One array of a column's chunks (arrays and ``_Fill`` runs), in order."""
+    if len(chunks) == 1 and type(chunks[0]) is np.ndarray:
+        return chunks[0]
+    total = sum(c.n if type(c) is _Fill else len(c) for c in chunks)
+    out = np.empty(total, dtype=dtype)
+    i = 0
+    for c in chunks:
+        if type(c) is _Fill:
+            out[i:i + c.n] = c.value
+            i += c.n
+        else:
+            out[i:i + len(c)] = c
+            i += len(c)
+    return out
+
+
+class Table:
+    """An append-only columnar table: typed numpy columns grown in chunks.
+
+    ``extend`` keeps the arrays it is given (converted to the column's type if they are not of
+    it) and a broadcast scalar as a ``_Fill`` run; ``column`` joins a column's chunks into one
+    array the first time it is read after a change. ``nbytes`` counts the bytes the columns
+    hold once joined.
+    """
+
+    __slots__ = ("_cache_len", "_chunks", "_feeders", "_first", "_len", "_pending", "_plan",
+                 "dtypes", "name")
 
     def __init__(self, name: str, schema: Mapping[str, str]) -> None:
         self.name = name
         self.dtypes = {col: np.dtype(dt) for col, dt in schema.items()}
-        self._chunks: dict[str, list[np.ndarray]] = {col: [] for col in self.dtypes}
+        self._chunks: dict[str, list] = {col: [] for col in self.dtypes}
         self._pending: dict[str, list] = {col: [] for col in self.dtypes}
+        self._plan = tuple((col, dtype, self._chunks[col]) for col, dtype in self.dtypes.items())
         self._first = next(iter(self.dtypes))
         self._len = 0
         self._cache_len = -1
+        self._feeders: list[Callable[[], None]] = []
+
+    def add_feeder(self, feed: Callable[[], None]) -> None:
+        """Register ``feed()``, called before the table is read (its length, a column, its
+        size): a model that owes rows and writes them in bulk appends them then."""
+        self._feeders.append(feed)
+
+    def _feed(self) -> None:
+        for feed in self._feeders:
+            feed()
 
     def __len__(self) -> int:
+        if self._feeders:
+            self._feed()
         return self._len
 
     @property
@@ -116,17 +165,19 @@ class Table:
             return
         if self._pending[self._first]:
             self._flush_pending()
-        chunks = self._chunks
-        for col, dtype in self.dtypes.items():
+        for col, dtype, chunks in self._plan:
             value = columns[col]
-            if _is_array(value):
+            kind = type(value)
+            if kind is np.ndarray and value.ndim > 0:
                 if len(value) != n:
                     raise ValueError(f"{self.name}.extend: column {col!r} has the wrong length")
-                arr = value if getattr(value, "dtype", None) == dtype else np.asarray(
-                    value, dtype=dtype)
+                chunks.append(value if value.dtype == dtype else value.astype(dtype))
+            elif kind is int or kind is float or not _is_array(value):
+                chunks.append(_Fill(dtype.type(value), n))
             else:
-                arr = np.full(n, value, dtype=dtype)
-            chunks[col].append(arr)
+                if len(value) != n:
+                    raise ValueError(f"{self.name}.extend: column {col!r} has the wrong length")
+                chunks.append(np.asarray(value, dtype=dtype))
         self._len += n
 
     def _flush_pending(self) -> None:
@@ -140,13 +191,14 @@ class Table:
 
     def column(self, col: str) -> np.ndarray:
         """The whole column as one array (consolidated once, then cached)."""
+        if self._feeders:
+            self._feed()
         if self._cache_len != self._len:
             self._flush_pending()
-            for name, chunks in self._chunks.items():
-                if len(chunks) != 1:
-                    self._chunks[name] = [
-                        np.concatenate(chunks) if chunks else np.empty(0, self.dtypes[name])
-                    ]
+            for _name, dtype, chunks in self._plan:
+                if len(chunks) != 1 or type(chunks[0]) is not np.ndarray:
+                    joined = _expand(chunks, dtype) if chunks else np.empty(0, dtype)
+                    chunks[:] = [joined]
             self._cache_len = self._len
         return self._chunks[col][0]
 
@@ -158,10 +210,11 @@ class Table:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the column data (chunks and pending rows)."""
-        held = sum(arr.nbytes for chunks in self._chunks.values() for arr in chunks)
-        pending = len(self._pending[next(iter(self.dtypes))])
-        return held + pending * sum(dt.itemsize for dt in self.dtypes.values())
+        """Bytes held by the column data once joined (chunks, ``_Fill`` runs, pending rows)."""
+        if self._feeders:
+            self._feed()
+        width = sum(dt.itemsize for dt in self.dtypes.values())
+        return self._len * width
 
 
 @dataclass

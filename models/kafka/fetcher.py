@@ -39,22 +39,65 @@ class ConsumerRecord(NamedTuple):
 class Records:
     """The records of one partition returned by one ``poll()``: numpy columns, oldest first.
 
-    Iterating yields ``ConsumerRecord`` tuples (built on demand, for interactive use).
+    Iterating yields ``ConsumerRecord`` tuples (built on demand, for interactive use). The
+    columns are rows ``i:j`` of the fetched ``RecordBatch`` they came from, sliced when first
+    read (most loops only look at ``msg`` and ``offset``).
     """
 
-    __slots__ = ("_cluster", "key", "msg", "null", "offset", "partition", "size", "timestamp",
-                 "topic")
+    __slots__ = ("_batch", "_cluster", "_cols", "_i", "_j", "partition", "topic")
 
-    def __init__(self, cluster: Any, tp: TopicPartition, offset: np.ndarray, msg: np.ndarray,
-                 timestamp: np.ndarray, size: np.ndarray, key: np.ndarray,
-                 null: np.ndarray) -> None:
+    def __init__(self, cluster: Any, tp: TopicPartition, batch: Any, i: int = 0,
+                 j: int | None = None) -> None:
         self._cluster = cluster
         self.topic, self.partition = tp
-        self.offset, self.msg, self.timestamp = offset, msg, timestamp
-        self.size, self.key, self.null = size, key, null
+        self._batch = batch
+        self._i = i
+        self._j = len(batch.offset) if j is None else j
+        self._cols: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def of_columns(cls, cluster: Any, tp: TopicPartition, offset: np.ndarray, msg: np.ndarray,
+                   timestamp: np.ndarray, size: np.ndarray, key: np.ndarray,
+                   null: np.ndarray) -> Records:
+        """Records over the given columns (all of one length)."""
+        batch = _Columns(offset, msg, timestamp, size, key, null)
+        return cls(cluster, tp, batch)
+
+    def _column(self, name: str) -> np.ndarray:
+        col = self._cols.get(name)
+        if col is None:
+            whole = getattr(self._batch, name)
+            i, j = self._i, self._j
+            col = whole if i == 0 and j == len(whole) else whole[i:j]
+            self._cols[name] = col
+        return col
+
+    @property
+    def offset(self) -> np.ndarray:
+        return self._column("offset")
+
+    @property
+    def msg(self) -> np.ndarray:
+        return self._column("msg")
+
+    @property
+    def timestamp(self) -> np.ndarray:
+        return self._column("timestamp")
+
+    @property
+    def size(self) -> np.ndarray:
+        return self._column("size")
+
+    @property
+    def key(self) -> np.ndarray:
+        return self._column("key")
+
+    @property
+    def null(self) -> np.ndarray:
+        return self._column("null")
 
     def __len__(self) -> int:
-        return len(self.offset)
+        return self._j - self._i
 
     def __iter__(self) -> Iterator[ConsumerRecord]:
         for i in range(len(self.offset)):
@@ -62,9 +105,9 @@ class Records:
 
     def __getitem__(self, i: int | slice) -> ConsumerRecord | Records:
         if isinstance(i, slice):
-            return Records(self._cluster, TopicPartition(self.topic, self.partition),
-                           self.offset[i], self.msg[i], self.timestamp[i], self.size[i],
-                           self.key[i], self.null[i])
+            return Records.of_columns(
+                self._cluster, TopicPartition(self.topic, self.partition), self.offset[i],
+                self.msg[i], self.timestamp[i], self.size[i], self.key[i], self.null[i])
         n = len(self.offset)
         if not -n <= i < n:
             raise IndexError(f"record index {i} out of range for {n} records")
@@ -80,6 +123,17 @@ class Records:
     def __repr__(self) -> str:
         span = f"{self.offset[0]}..{self.offset[-1]}" if len(self) else "-"
         return f"Records({self.topic}-{self.partition}, n={len(self)}, offsets {span})"
+
+
+class _Columns(NamedTuple):
+    """Plain record columns, for ``Records`` built from arrays rather than a fetched batch."""
+
+    offset: np.ndarray
+    msg: np.ndarray
+    timestamp: np.ndarray
+    size: np.ndarray
+    key: np.ndarray
+    null: np.ndarray
 
 
 class ConsumerRecords(dict):
@@ -156,9 +210,7 @@ class Fetcher:
             n = len(batch.offset) - i
             take = n if n <= limit else limit
             j = i + take
-            recs = Records(self.cluster, st.tp, batch.offset[i:j], batch.msg[i:j],
-                           batch.timestamp[i:j], batch.size[i:j], batch.key[i:j],
-                           batch.null[i:j])
+            recs = Records(self.cluster, st.tp, batch, i, j)
             if j >= len(batch.offset):
                 st.buf = None
                 st.position = batch.next_offset
