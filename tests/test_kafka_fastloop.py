@@ -21,7 +21,9 @@ TABLES = {
 }
 
 
-def run(fast, w):
+def run(fast, w, lean=False, actions=()):
+    """One run of workload ``w`` on the fast path (``fast``; with its lean lanes if ``lean``)
+    or the event path; ``actions`` are (time, fn(loops)) done mid-run."""
     s = Simulation(seed=w["seed"])
     k = KafkaCluster(s, brokers=2, config={
         "group.initial.rebalance.delay.ms": w["initial_delay"]})
@@ -38,6 +40,10 @@ def run(fast, w):
                   "fetch.max.wait.ms": spec["max_wait"], "session.timeout.ms": 6000,
                   "heartbeat.interval.ms": 1000, "request.timeout.ms": 400,
                   "fetch.min.bytes": spec.get("min_bytes", 1)}
+        for key, name in (("partition_max", "max.partition.fetch.bytes"),
+                          ("fetch_max", "fetch.max.bytes")):
+            if spec.get(key):
+                config[name] = spec[key]
         processing = spec["processing"]
         if processing == "random":
             def processing(rng, n):
@@ -47,6 +53,7 @@ def run(fast, w):
                             crash_at=[spec["crash_at"]] if spec["crash_at"] else (),
                             restart_after=spec["restart_after"], until=spec["until"])
         loop.fast = fast
+        loop.lean = lean
         loops.append(loop)
 
     for i, spec in enumerate(w["loops"]):
@@ -66,6 +73,8 @@ def run(fast, w):
             faults += FaultSchedule.partition(cut_client, b, at=at, duration=length)
     if faults:
         FaultSchedule(tuple(faults)).attach(s, k)
+    for at, fn in actions:
+        s.call_at(at, fn, loops)
     s.run(until=w["until"])
     return s, k, loops
 

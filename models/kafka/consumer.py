@@ -135,6 +135,7 @@ class Consumer(Fetcher, Membership):
         self._ready: deque[PartitionState] = deque()
         self._fetching = False
         self._fetch_engine: Callable[[list], None] | None = None  # see models.kafka.fastloop
+        self._lean: Any = None  # a loop's lean lane (models.kafka.leanloop), while it runs
         self._wake: simpy.Event | None = None
         self._member_id: str | None = None
         self._generation = -1
@@ -177,6 +178,7 @@ class Consumer(Fetcher, Membership):
         """Join the group for ``topics`` (at the next ``poll()``). ``listener`` may define
         ``on_partitions_revoked(tps)``, ``on_partitions_assigned(tps)``,
         ``on_partitions_lost(tps)``, as kafka-python's ``ConsumerRebalanceListener``."""
+        self._release_lean()
         self._check_open()
         if self.group_id is None:
             raise KafkaError("InvalidGroupIdException: subscribe() needs a group.id")
@@ -198,6 +200,7 @@ class Consumer(Fetcher, Membership):
 
     def unsubscribe(self) -> None:
         """Leave the group (or drop the manual assignment)."""
+        self._release_lean()
         self._revoke(list(self._assigned), "unsubscribe")
         if self._member_id is not None and self._group is not None:
             self._group.leave(self._member_id, "leave")
@@ -208,6 +211,7 @@ class Consumer(Fetcher, Membership):
 
     def assign(self, partitions: Iterable[TopicPartition | tuple[str, int]]) -> None:
         """Manual assignment: no group membership, no rebalances."""
+        self._release_lean()
         self._check_open()
         if self._subscription:
             raise IllegalStateError("Subscription to topics, partitions and pattern are "
@@ -226,6 +230,7 @@ class Consumer(Fetcher, Membership):
 
     def poll(self, timeout_ms: float = 0, max_records: int | None = None) -> simpy.Event:
         """Event giving ``ConsumerRecords`` (possibly empty) within ``timeout_ms``."""
+        self._release_lean()
         self._check_open()
         now = float(self.env.now)
         self._last_poll = now
@@ -265,6 +270,7 @@ class Consumer(Fetcher, Membership):
 
     def seek(self, partition: TopicPartition | tuple[str, int], offset: int) -> None:
         """Fetch from ``offset`` next (dropping whatever was buffered)."""
+        self._release_lean()
         st = self._state(partition)
         st.epoch += 1
         st.buf = None
@@ -291,10 +297,12 @@ class Consumer(Fetcher, Membership):
         return self._group.committed(TopicPartition(*partition))
 
     def pause(self, *partitions: TopicPartition) -> None:
+        self._release_lean()
         for tp in partitions:
             self._state(tp).paused = True
 
     def resume(self, *partitions: TopicPartition) -> None:
+        self._release_lean()
         for tp in partitions:
             self._state(tp).paused = False
         self._maybe_fetch()
@@ -362,6 +370,7 @@ class Consumer(Fetcher, Membership):
         """Synchronous commit: an event that succeeds when the coordinator stored the offsets
         (the positions of all assigned partitions unless ``offsets`` are given, each the next
         offset to read) and fails with ``CommitFailedError`` when the group has moved on."""
+        self._release_lean()
         self._check_open()
         offsets = self._positions() if offsets is None else self._offsets(offsets)
         return self.env.process(self._commit(offsets, raise_errors=True))
@@ -370,6 +379,7 @@ class Consumer(Fetcher, Membership):
                      callback: Callable[[dict, KafkaError | None], None] | None = None
                      ) -> simpy.Event:
         """Asynchronous commit: the event gives None or the error; it never fails."""
+        self._release_lean()
         self._check_open()
         offsets = self._positions() if offsets is None else self._offsets(offsets)
         return self.env.process(self._commit(offsets, raise_errors=False, callback=callback))
@@ -378,6 +388,7 @@ class Consumer(Fetcher, Membership):
 
     def close(self) -> simpy.Event:
         """Commit (if auto-commit is on), leave the group, stop. An event to wait for."""
+        self._release_lean()
         self._check_open()
         self._closing = True  # a poll() in progress returns empty, later ones raise
         self._wakeup()
@@ -398,6 +409,7 @@ class Consumer(Fetcher, Membership):
 
     def crash(self) -> None:
         """The process dies now: no commit, no LeaveGroup; the session times out later."""
+        self._release_lean()
         if self._closed:
             return
         self._closed = self._closing = True
@@ -407,6 +419,12 @@ class Consumer(Fetcher, Membership):
         self.trace.event(float(self.env.now), "crash", self.name,
                          member=self._member_id)
         self._wakeup()
+
+    def _release_lean(self) -> None:
+        """The API is used from outside a loop's lean lane: hand the loop back to the fast
+        path first (``models.kafka.leanloop``)."""
+        if self._lean is not None:
+            self._lean.release()
 
     @property
     def closed(self) -> bool:

@@ -58,12 +58,14 @@ class FetchRequest:
 
     __slots__ = ("answered", "answers", "c", "deadline", "sent", "token", "wanted")
 
-    def __init__(self, consumer: Any, wanted: list[tuple]) -> None:
+    def __init__(self, consumer: Any, wanted: list[tuple], *, send: bool = True) -> None:
         self.c = consumer
         self.wanted = wanted
         env = consumer.env
         self.sent = float(env.now)
         self.token = 0
+        if not send:  # taken over in flight (models.kafka.leanloop): the caller schedules it
+            return
         if consumer._lost():
             _after(env, consumer._request_timeout, self._gone)
             return
@@ -89,24 +91,35 @@ class FetchRequest:
             wanted = self.wanted
             served = [w for w in wanted if cluster.serves(w[0].part, me)]
             if not c._fetch_ready(served, c._fetch_min_bytes):
-                self.token += 1
-                token = self.token
-
-                def woken(_event: Any, token: int = token) -> None:
-                    if token == self.token:
-                        self.token += 1
-                        _after(env, 0.0, self._recheck)  # the any_of condition's own event
-
-                for st, _epoch, _off in wanted:
-                    st.part.wait_for_data().callbacks.append(woken)
-                _after(env, self.deadline - env.now, woken)
+                self.wait()
                 return
         self.answered = float(env.now)
         self.answers = c._fetch_answers(self.wanted)
+        self.respond()
+
+    def respond(self) -> None:
+        """The answers go back over the link (or are lost)."""
+        c = self.c
+        env = c.env
         if c._lost():
             _after(env, max(0.0, self.sent + c._request_timeout - env.now), self._gone)
             return
         _after(env, c.cluster.link.delay(), self._respond)
+
+    def wait(self) -> None:
+        """Long-poll: check again when a wanted partition's HW moves or at the deadline."""
+        env = self.c.env
+        self.token += 1
+        token = self.token
+
+        def woken(_event: Any, token: int = token) -> None:
+            if token == self.token:
+                self.token += 1
+                _after(env, 0.0, self._recheck)  # the any_of condition's own event
+
+        for st, _epoch, _off in self.wanted:
+            st.part.wait_for_data().callbacks.append(woken)
+        _after(env, self.deadline - env.now, woken)
 
     def _recheck(self, _event: Any) -> None:
         self._check()
@@ -132,6 +145,8 @@ class LoopEngine:
         self._poll_token = 0
         self._poll_hop = False  # a wake-up is on its way (the condition's event)
         self._deadline = 0.0
+        # models.kafka.leanloop.admit when the loop may run lean (set by ConsumerLoop)
+        self.admit: Any = None
 
     # ---- the loop ------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,6 +167,11 @@ class LoopEngine:
                 or any(st.error is not None for st in c._assigned.values())):
             self._hand_back()  # the generator stops, or its poll() raises as it should
             return
+        if self.admit is not None and not c._fetching:
+            lane = self.admit(self)
+            if lane is not None:  # the steady cycle on offsets, until it hands back
+                lane.start()
+                return
         # Consumer.poll(timeout_ms=loop.poll_timeout_ms)
         c._last_poll = now
         c.stats["polls"] += 1
@@ -161,15 +181,19 @@ class LoopEngine:
         if records:  # poll() gave a succeeded event: the generator resumes one event later
             _after(self.env, 0.0, lambda _e: self._got(records))
             return
-        self._deadline = now + loop.poll_timeout_ms / 1000.0
+        self.wait_poll(now + loop.poll_timeout_ms / 1000.0)
+
+    def wait_poll(self, deadline: float) -> None:
+        """``Consumer._wait_poll``: wait for a fetch response, a join, or ``deadline``."""
+        self._deadline = deadline
         self._poll_token += 1
         token = self._poll_token
 
         def woken(_event: Any) -> None:
             self._poll_wake(token)
 
-        c._wake_event().callbacks.append(woken)
-        _after(self.env, self._deadline - now, woken)
+        self.c._wake_event().callbacks.append(woken)
+        _after(self.env, deadline - self.env.now, woken)
 
     def _poll_wake(self, token: int) -> None:
         """``Consumer._wait_poll`` woken by a fetch response, a join, or its timer: it resumes
@@ -284,24 +308,26 @@ class LoopEngine:
             self.loop.stats["commit_failures"] += 1
             _after(env, 0.0, lambda _e: (failed or then)())
             return
-        group = c._group
         coordinator = c._coordinator()
         sent = float(env.now)
         if c._lost(coordinator):
             _after(env, c._request_timeout,
                    lambda _e: self._committed(False, None, then, failed))
             return
+        _after(env, c.cluster.link.delay(), lambda _e: self.at_coordinator(
+            member, generation, offsets, sent, coordinator, then, failed))
 
-        def at_coordinator(_event: Any) -> None:
-            code = None if c.crashed else group.commit(member, generation, offsets, c.receiver)
-            if c._lost(coordinator):
-                _after(env, max(0.0, sent + c._request_timeout - env.now),
-                       lambda _e: self._committed(False, None, then, failed))
-                return
-            _after(env, c.cluster.link.delay(),
-                   lambda _e: self._committed(True, code, then, failed))
-
-        _after(env, c.cluster.link.delay(), at_coordinator)
+    def at_coordinator(self, member: str | None, generation: int, offsets: dict, sent: float,
+                       coordinator: int | None, then, failed=None) -> None:
+        """The OffsetCommit reaches the coordinator: ``Group.commit``, and the answer back."""
+        c = self.c
+        env = self.env
+        code = None if c.crashed else c._group.commit(member, generation, offsets, c.receiver)
+        if c._lost(coordinator):
+            _after(env, max(0.0, sent + c._request_timeout - env.now),
+                   lambda _e: self._committed(False, None, then, failed))
+            return
+        _after(env, c.cluster.link.delay(), lambda _e: self._committed(True, code, then, failed))
 
     def _committed(self, ok: bool, code: str | None, then, failed=None) -> None:
         c = self.c

@@ -49,6 +49,7 @@ import simpy
 from models.kafka.consumer import Consumer, ConsumerRecords
 from models.kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
 from models.kafka.fastloop import FetchRequest, LoopEngine
+from models.kafka.leanloop import admit
 from sim.trace import REASON_CODE
 
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
@@ -104,6 +105,8 @@ class ConsumerLoop:
         self._in_hand: tuple[np.ndarray, np.ndarray] | None = None
         # the callback fast path (models.kafka.fastloop); tests switch it off to compare
         self.fast = True
+        # the lean path for steady cycles (models.kafka.leanloop); tests switch it off too
+        self.lean = True
         self._engine: LoopEngine | None = None
         self.process = self.env.process(self._run())
 
@@ -150,6 +153,8 @@ class ConsumerLoop:
         try:
             if self._fast_ok():  # the callback fast path, until it hands back
                 engine = self._engine = LoopEngine(self, consumer)
+                if self.lean:
+                    engine.admit = admit
                 engine.start()
                 yield engine.back
                 self._engine = None

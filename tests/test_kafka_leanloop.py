@@ -1,0 +1,189 @@
+"""The consumer loops' lean lanes (``models.kafka.leanloop``) against the fast path they stand
+in for (and so the event path): same deliveries, drops, commits, events, positions, committed
+offsets and statistics — on the fast path's random workloads, and on stories that break a
+steady cycle at every step: outside API calls, crashes, a member joining, faults."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.checker import assert_conserved, check_log
+from tests.test_kafka_fastloop import assert_same, run, trimmed, workloads
+
+STEADY = {"group": 0, "mode": "process_then_commit", "processing": 0.0, "max_records": 500,
+          "max_wait": 500, "min_bytes": 1, "poll_ms": 100, "start": 0.0, "crash_at": None,
+          "restart_after": None, "until": None}
+
+
+def steady(**changes):
+    """Two at-least-once members reading 4 partitions fed every 0.37 ms for 1.5 s."""
+    w = {"seed": 2, "initial_delay": 0, "partitions": 4, "rf": 1, "linger": 0,
+         "gaps": [0.00037] * 4000, "sizes": [700] * 4000, "parts": list(range(4)) * 1000,
+         "loops": [STEADY, STEADY], "faults": [], "until": 2.0}
+    w.update(changes)
+    return w
+
+
+def lanes(result):
+    _s, k, _loops = result
+    runner = getattr(k, "_lean_runner", None)
+    return 0 if runner is None else runner.taken
+
+
+def three_ways(w, actions=()):
+    """The workload on the lean lanes, the fast path and the event path: all the same."""
+    lean = run(True, w, lean=True, actions=actions)
+    fast = run(True, w, lean=False, actions=actions)
+    slow = run(False, w, actions=actions)
+    assert_same(lean, fast)
+    assert_same(lean, slow)
+    return lean
+
+
+@settings(max_examples=150, deadline=None)
+@given(workloads)
+def test_lean_lanes_match_the_fast_path(w):
+    w = trimmed(w)
+    assert_same(run(True, w, lean=True), run(True, w, lean=False))
+
+
+lean_specs = st.fixed_dictionaries({
+    "group": st.integers(0, 1),
+    "mode": st.just("process_then_commit"),
+    "processing": st.just(0.0),
+    "max_records": st.sampled_from([3, 500]),
+    "max_wait": st.sampled_from([1, 500]),
+    "min_bytes": st.just(1),
+    "poll_ms": st.sampled_from([2, 100]),
+    "start": st.sampled_from([0.0, 0.0137, 0.2]),
+    "crash_at": st.sampled_from([None, None, 0.0213, 0.31]),
+    "restart_after": st.sampled_from([None, 0.05]),
+    "until": st.sampled_from([None, None, 0.45]),
+    "partition_max": st.sampled_from([None, 1500, 4000]),
+    "fetch_max": st.sampled_from([None, 2500]),
+})
+
+lean_workloads = st.fixed_dictionaries({
+    "seed": st.integers(0, 3),
+    "initial_delay": st.sampled_from([0, 20]),
+    "partitions": st.integers(1, 4),
+    "rf": st.just(1),
+    "linger": st.sampled_from([0, 1, 5]),
+    "gaps": st.lists(st.floats(0.0, 0.004), min_size=1, max_size=150),
+    "sizes": st.lists(st.integers(1, 3000), min_size=150, max_size=150),
+    "parts": st.lists(st.integers(0, 3), min_size=150, max_size=150),
+    "loops": st.lists(lean_specs, min_size=1, max_size=3),
+    "faults": st.lists(st.tuples(st.sampled_from(["crash", "pause", "cut"]), st.integers(0, 1),
+                                 st.floats(0.001, 0.6), st.floats(0.001, 0.2)), max_size=1),
+    "until": st.just(1.0),
+})
+
+ACTIONS = ("seek", "pause", "resume", "commit", "stop", "join", "assignment")
+
+
+def _outside(kind, index):
+    """An API call on loop ``index``'s consumer from outside the loop."""
+    def act(loops):
+        if not loops:
+            return
+        loop = loops[index % len(loops)]
+        c = loop.consumer
+        if c is None or c.closed or not c.assignment():
+            return
+        tp = sorted(c.assignment())[0]
+        if kind == "seek" and c.position(tp) is not None:
+            c.seek(tp, max(0, c.position(tp) - 5))
+        elif kind == "pause":
+            c.pause(tp)
+        elif kind == "resume":
+            c.resume(*c.assignment())
+        elif kind == "commit":
+            c.commit_async()
+        elif kind == "stop":
+            loop.stop()
+        elif kind == "join":
+            from models.kafka.loops import ConsumerLoop
+            extra = ConsumerLoop(c.cluster, {"group.id": c.group_id, "client.id": f"x{index}",
+                                             "auto.offset.reset": "earliest"}, "t")
+            extra.fast, extra.lean = loop.fast, loop.lean
+            loops.append(extra)
+        else:
+            c.position(tp), c.committed(tp), c.lag()  # reads only
+    return act
+
+
+@settings(max_examples=100, deadline=None)
+@given(lean_workloads, st.lists(st.tuples(st.floats(0.0, 0.9), st.sampled_from(ACTIONS),
+                                          st.integers(0, 2)), max_size=3))
+def test_lean_lanes_match_the_fast_path_whatever_breaks_in(w, calls):
+    """Workloads the lanes take (zero processing, fetch.min.bytes 1, byte limits that cut
+    fetches short) with outside calls, crashes, joins and faults at random times."""
+    w = trimmed(w)
+    actions = [(at, _outside(kind, i)) for at, kind, i in calls]
+    assert_same(run(True, w, lean=True, actions=actions),
+                run(True, w, lean=False, actions=actions))
+
+
+def test_a_steady_group_runs_lean_and_checks_clean():
+    lean = three_ways(steady())
+    s, k, _loops = lean
+    # the first member runs lean alone, hands back at the rebalance the second one causes,
+    # then both run lean to the end
+    assert lanes(lean) - k._lean_runner.released == 2
+    assert len(s.trace.delivered) == 4000  # one group: every record once
+    report = check_log(s.trace, drained=True)
+    assert report.ok and not report.findings, report.explain()
+    assert_conserved(report)
+
+
+@pytest.mark.parametrize("at", [0.3, 0.30025, 0.3005, 0.30075, 0.301])
+@pytest.mark.parametrize("action", ["seek", "pause", "commit", "crash", "close", "join"])
+def test_outside_calls_hand_the_lane_back_at_any_step(action, at):
+    """An API call from outside at times spread over one cycle (the fetch and the commit in
+    flight, waiting, buffered records): the lane hands over mid-cycle, nothing changes."""
+    def act(loops):
+        c = loops[0].consumer
+        tp = sorted(c.assignment())[0]
+        if action == "seek":
+            c.seek(tp, max(0, c.position(tp) - 7))
+        elif action == "pause":
+            c.pause(tp)
+            c.env.process(_resume_later(c, tp))
+        elif action == "commit":
+            c.commit_async()
+        elif action == "close":
+            loops[0].stop()
+        else:  # a third member joins: a rebalance
+            from models.kafka.loops import ConsumerLoop
+            extra = ConsumerLoop(c.cluster, {"group.id": "g0", "client.id": "c9",
+                                             "auto.offset.reset": "earliest"}, "t")
+            extra.fast = loops[0].fast
+            extra.lean = loops[0].lean
+            loops.append(extra)
+
+    if action == "crash":  # the loop's own crash: the process dies, restarts 50 ms later
+        crashing = {**STEADY, "crash_at": at, "restart_after": 0.05}
+        lean = three_ways(steady(loops=[crashing, STEADY]))
+    else:
+        lean = three_ways(steady(), actions=[(at, act)])
+    assert lanes(lean) >= 1
+
+
+def _resume_later(c, tp):
+    yield c.env.timeout(0.05)
+    c.resume(tp)
+
+
+@pytest.mark.parametrize("fault", [("crash", 0, 0.4, 0.2), ("pause", 0, 0.4, 0.05),
+                                   ("cut", 0, 0.4, 0.05)])
+def test_faults_hand_the_lanes_back(fault):
+    lean = three_ways(steady(faults=[fault]))
+    assert lanes(lean) >= 1 and lean[1]._lean_runner.released >= 1
+
+
+def test_same_seed_same_trace_on_the_lean_lanes():
+    from tests.trace_helpers import traces_equal
+    a, b = run(True, steady(), lean=True), run(True, steady(), lean=True)
+    assert traces_equal(a[0].trace, b[0].trace)
+    assert np.array_equal(a[0].trace.committed["offset"], b[0].trace.committed["offset"])
