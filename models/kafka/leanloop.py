@@ -96,6 +96,17 @@ class LeanRunner:
         if heap[0] is entry and not self._running:  # a run arms its next entry when it ends
             self._arm(entry)
 
+    def hop(self, fn, arg: Any) -> None:
+        """Run ``fn(arg)`` after a zero-time hop: at once when nothing else is due at this
+        instant (the hop would be the very next thing to run), else as a timeout(0) would."""
+        now = self.env._now  # type: ignore[attr-defined]
+        heap = self._heap
+        queue = self._queue
+        if (not heap or heap[0][0] > now) and (not queue or queue[0][0] > now):
+            fn(arg)
+        else:
+            self.at(now, fn, arg)
+
     def _arm(self, entry: tuple) -> None:
         eid = entry[1]
         if eid in self._armed:
@@ -381,13 +392,13 @@ class Lane:
         self.c.stats["commits"] += 1
         now = self.r.env._now  # type: ignore[attr-defined]
         self.loop_step = ("top", now)
-        self.r.at(now, self._top, None)  # the commit process's end event
+        self.r.hop(self._top, None)  # the commit process's end event
 
     def _poll_timer(self, token: int) -> None:
         if self.dead or token != self.poll_token or not self.polling or self.resuming:
             return
         self.resuming = True
-        self.r.at(self.r.env._now, self._resume, token)  # type: ignore[attr-defined]
+        self.r.hop(self._resume, token)
 
     def _resume(self, token: int) -> None:
         """The waiting ``poll()`` wakes up (a fetch response, or its timer)."""
@@ -473,8 +484,9 @@ class Lane:
         for st, epoch, off in fetch.wanted:
             part = st.part
             log = part.log
+            # the cluster is steady (checked by the caller): a leader serves its partition
             if (off < log.log_start_offset or off > log.log_end_offset or part.truncations
-                    or not c.cluster.serves(part, c.client_id)):
+                    or part.leader < 0):
                 self._hand_fetch_back(fetch)._check()
                 return
             if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
@@ -525,7 +537,7 @@ class Lane:
             c._wakeup()
         if self.polling and not self.resuming:
             self.resuming = True
-            self.r.at(self.r.env._now, self._resume, self.poll_token)  # type: ignore[attr-defined]
+            self.r.hop(self._resume, self.poll_token)
 
     # ---- back to the fast path ---------------------------------------------------------------
     @staticmethod

@@ -32,7 +32,11 @@ after each crash.
 
 Cost: the loops in the two committing modes run on ``models.kafka.fastloop``'s callbacks (the
 same steps, polls, fetches and commits, without a simpy process each; property-tested against
-this module's generator, which takes over when the loop stops or ``poll()`` would raise).
+this module's generator, which takes over when the loop stops or ``poll()`` would raise). A
+``process_then_commit`` loop with zero processing time in a steady group and cluster runs on a
+lean lane (``models.kafka.leanloop``: the same cycle on offsets, trace rows in bulk), which
+hands back to the callbacks the moment anything changes. ``loop.fast = False`` /
+``loop.lean = False`` (before the loop starts) switch either off, for comparisons.
 
 Not modelled: processing that overlaps polling (a separate worker thread), rebalance-listener
 commits, shutdown hooks.
