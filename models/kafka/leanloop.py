@@ -64,6 +64,18 @@ def _at(env: simpy.Environment, t: float, fn) -> None:
     heappush(env._queue, (t, NORMAL, next(env._eid), event))  # type: ignore[attr-defined]
 
 
+class _Wake:
+    """What ``Environment.step`` needs of an event (callbacks, outcome): the runner's
+    wake-up, lighter than a ``simpy.Event``. ``_value`` is the event id it was queued with."""
+
+    __slots__ = ("_ok", "_value", "callbacks")
+
+    def __init__(self, eid: int, run) -> None:
+        self._ok = True
+        self._value = eid
+        self.callbacks = [run]
+
+
 class LeanRunner:
     """The cluster's lanes: their steps on one private heap, and the trace rows they owe."""
 
@@ -79,7 +91,7 @@ class LeanRunner:
         self._delivered = trace.delivered
         self._committed = trace.committed
         self.deliveries: list[tuple] = []  # (msg column, row from, row to, receiver, t)
-        self.commits: list[tuple] = []  # (receiver, topic id, partition, offset, t)
+        self.commits: list[tuple] = []  # (lane, its partitions' offsets, t)
         self.taken = 0  # lanes started
         self.released = 0  # lanes handed back to the fast path
         if self.tracing:
@@ -112,13 +124,9 @@ class LeanRunner:
         if eid in self._armed:
             return
         self._armed.add(eid)
-        wake = simpy.Event(self.env)
-        wake._ok = True  # type: ignore[attr-defined]
-        wake._value = eid  # type: ignore[attr-defined]
-        wake.callbacks.append(self._run)  # type: ignore[union-attr]
-        heappush(self._queue, (entry[0], NORMAL, eid, wake))
+        heappush(self._queue, (entry[0], NORMAL, eid, _Wake(eid, self._run)))
 
-    def _run(self, wake: simpy.Event) -> None:
+    def _run(self, wake: _Wake) -> None:
         """Run every step whose key is below simpy's next event's."""
         self._armed.discard(wake._value)  # type: ignore[attr-defined]
         heap = self._heap
@@ -127,14 +135,17 @@ class LeanRunner:
         self._running = True
         try:
             while heap:
-                t, eid, fn, arg = heap[0]
+                entry = heap[0]
+                t = entry[0]
                 if queue:
-                    qt, qp, qe, _ = queue[0]
-                    if qt < t or (qt == t and (qp < NORMAL or (qp == NORMAL and qe < eid))):
+                    q = queue[0]
+                    qt = q[0]
+                    if qt < t or (qt == t and (q[1] < NORMAL
+                                               or (q[1] == NORMAL and q[2] < entry[1]))):
                         break
                 heappop(heap)
                 env._now = t  # type: ignore[attr-defined]
-                fn(arg)
+                entry[2](entry[3])
         finally:
             self._running = False
             if heap:
@@ -151,10 +162,17 @@ class LeanRunner:
             msg = np.concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi, strict=True)])
             self._delivered.extend(msg=msg, receiver=np.repeat(np.asarray(receiver), n),
                                    via=-1, t=np.repeat(np.asarray(t, dtype=np.float64), n))
-        rows = self.commits
-        if rows:
+        commits = self.commits
+        if commits:  # one row per partition, in the request's order
             self.commits = []
-            receiver, topic, partition, offset, t = zip(*rows, strict=True)
+            receiver, topic, partition, offset, t = [], [], [], [], []
+            for lane, offsets, now in commits:
+                k = len(offsets)
+                receiver += [lane.c.receiver] * k
+                topic += lane.topics
+                partition += lane.partitions
+                offset += offsets
+                t += [now] * k
             self._committed.extend(receiver=np.asarray(receiver), channel=np.asarray(topic),
                                    partition=np.asarray(partition), offset=np.asarray(offset),
                                    t=np.asarray(t, dtype=np.float64))
@@ -213,8 +231,9 @@ class Lane:
     """One loop's steady cycle on offsets (see the module docstring)."""
 
     __slots__ = ("buf", "c", "dead", "deadline", "engine", "fetch", "fetch_step", "generation",
-                 "group", "latency", "loop", "loop_step", "member", "parts", "poll_timeout",
-                 "poll_token", "polling", "r", "ready", "resuming", "topics")
+                 "group", "latency", "loop", "loop_step", "member", "partitions", "parts",
+                 "poll_timeout", "poll_token", "polling", "r", "ready", "resuming", "topics",
+                 "tps")
 
     def __init__(self, runner: LeanRunner, engine: Any) -> None:
         self.r = runner
@@ -224,7 +243,9 @@ class Lane:
         self.dead = False
         self.parts = list(c._assigned.values())
         channels = c.trace.channels
-        self.topics = {st: channels.id(st.tp.topic) for st in self.parts}
+        self.tps = [st.tp for st in self.parts]
+        self.topics = [channels.id(tp.topic) for tp in self.tps]
+        self.partitions = [tp.partition for tp in self.tps]
         self.group = c._group
         self.member = c._member_id
         self.generation = c._generation
@@ -348,7 +369,7 @@ class Lane:
             if r.tracing:
                 r.deliveries.append((msg, i, j, receiver, now))
         loop.stats["processed"] += n
-        offsets = [(st, st.position) for st in self.parts]
+        offsets = [st.position for st in self.parts]
         t = now + self.latency
         self.loop_step = ("coord", t, offsets, now)
         r.at(t, self._coordinator, (offsets, now))
@@ -366,22 +387,18 @@ class Lane:
         if member is None or self.generation != group.generation or not _steady(c.cluster):
             self.release()
             self.engine.at_coordinator(self.member, self.generation,
-                                       {st.tp: off for st, off in offsets}, sent,
+                                       dict(zip(self.tps, offsets, strict=True)), sent,
                                        c._coordinator(), self.engine._top)
             return
         member.last_heartbeat = now
         stored = group.offsets
         at = group.committed_at
-        r = self.r
-        tracing = r.tracing
-        receiver = c.receiver
-        topics = self.topics
-        for st, off in offsets:
-            tp = st.tp
+        for tp, off in zip(self.tps, offsets, strict=True):
             stored[tp] = off
             at[tp] = now
-            if tracing:
-                r.commits.append((receiver, topics[st], tp.partition, off, now))
+        r = self.r
+        if r.tracing:
+            r.commits.append((self, offsets, now))
         t = now + self.latency
         self.loop_step = ("committed", t)
         r.at(t, self._committed, None)
@@ -496,8 +513,11 @@ class Lane:
             if hw <= off:  # nothing new: an empty answer (it still carries the HW)
                 answers.append((st, epoch, off, (), 0, 0, hw, log.log_start_offset, 0))
                 continue
-            i = log._row(off)
-            j = log._row(hw)
+            # offsets are dense without compaction: the log start offset sits at the head row
+            i = log._head + (off - log.log_start_offset)
+            if int(log._off[i]) != off:
+                i = log._row(off)  # (a log that broke the rule)
+            j = i + (hw - off)
             cum = log._cum
             limit = part_max if part_max < budget else budget
             nbytes = int(cum[j] - cum[i])
@@ -609,7 +629,7 @@ class Lane:
         elif kind == "coord":
             _t, t, offsets, sent = step
             member, generation = self.member, self.generation
-            offsets = {st.tp: off for st, off in offsets}
+            offsets = dict(zip(self.tps, offsets, strict=True))
             _at(env, t, lambda: engine.at_coordinator(member, generation, offsets, sent,
                                                       c._coordinator(), engine._top))
         else:  # committed
