@@ -68,12 +68,13 @@ class _Wake:
     """What ``Environment.step`` needs of an event (callbacks, outcome): the runner's
     wake-up, lighter than a ``simpy.Event``. ``_value`` is the event id it was queued with."""
 
-    __slots__ = ("_ok", "_value", "callbacks")
+    __slots__ = ("_ok", "_value", "callbacks", "runner")
 
-    def __init__(self, eid: int, run) -> None:
+    def __init__(self, eid: int, runner: LeanRunner) -> None:
         self._ok = True
         self._value = eid
-        self.callbacks = [run]
+        self.runner = runner
+        self.callbacks = [runner._run]
 
 
 class LeanRunner:
@@ -124,25 +125,37 @@ class LeanRunner:
         if eid in self._armed:
             return
         self._armed.add(eid)
-        heappush(self._queue, (entry[0], NORMAL, eid, _Wake(eid, self._run)))
+        heappush(self._queue, (entry[0], NORMAL, eid, _Wake(eid, self)))
 
     def _run(self, wake: _Wake) -> None:
-        """Run every step whose key is below simpy's next event's."""
-        self._armed.discard(wake._value)  # type: ignore[attr-defined]
+        """Run every step whose key is below simpy's next event's. This runner's own
+        wake-ups met on the way are dropped (the run does their work; it re-arms at its end)."""
+        self._armed.discard(wake._value)
         heap = self._heap
         queue = self._queue
         env = self.env
+        armed = self._armed
         self._running = True
         try:
             while heap:
                 entry = heap[0]
                 t = entry[0]
-                if queue:
+                blocked = False
+                while queue:
                     q = queue[0]
                     qt = q[0]
-                    if qt < t or (qt == t and (q[1] < NORMAL
-                                               or (q[1] == NORMAL and q[2] < entry[1]))):
-                        break
+                    if qt > t or (qt == t and (q[1] > NORMAL
+                                               or (q[1] == NORMAL and q[2] > entry[1]))):
+                        break  # the entry comes first
+                    event = q[3]
+                    if type(event) is _Wake and event.runner is self:
+                        heappop(queue)
+                        armed.discard(event._value)
+                        continue
+                    blocked = True
+                    break
+                if blocked:
+                    break
                 heappop(heap)
                 env._now = t  # type: ignore[attr-defined]
                 entry[2](entry[3])
