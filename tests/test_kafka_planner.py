@@ -20,12 +20,15 @@ TABLES = {
 
 
 def run(fast, times, sizes, parts, config, *, partitions=3, rf=1, consumer=False,
-        actions=(), until=None, faults=None):
+        actions=(), until=None, faults=None, staging=True, topic_config=None):
     """One run of the workload; ``actions`` are (time, fn(producer, sim)) done mid-run;
-    ``faults`` a function of the cluster giving a ``FaultSchedule``."""
+    ``faults`` a function of the cluster giving a ``FaultSchedule``; ``staging`` False appends
+    inbound batches without staging them in the log."""
     s = Simulation(seed=11)
     k = KafkaCluster(s, brokers=2)
-    k.create_topic("t", partitions=partitions, replication_factor=rf)
+    k.create_topic("t", partitions=partitions, replication_factor=rf, config=topic_config)
+    for part in k.all_partitions():
+        part.staging = staging
     p = k.producer(config)
     p._planner.enabled = fast
     handle = p.produce("t", times, sizes, partitions=parts)
@@ -92,18 +95,46 @@ def arrays(records):
     return times, np.array([r[1] for r in records]), np.array([r[2] for r in records])
 
 
-@settings(max_examples=150, deadline=None)
-@given(workloads)
-def test_fast_path_matches_the_event_path(workload):
+def setup(workload):
+    """A drawn workload's arrays, producer config and replication factor."""
     records, linger, batch_size, in_flight, acks, rf, max_request, idem = workload
     times, sizes, parts = arrays(records)
     config = {"linger.ms": linger, "batch.size": batch_size, "acks": acks,
               "max.in.flight.requests.per.connection": in_flight,
               "max.request.size": max(max_request, int(sizes.max())),
               "enable.idempotence": idem and acks == "all"}
+    return times, sizes, parts, config, rf
+
+
+@settings(max_examples=150, deadline=None)
+@given(workloads)
+def test_fast_path_matches_the_event_path(workload):
+    times, sizes, parts, config, rf = setup(workload)
     fast = run(True, times, sizes, parts, config, rf=rf, consumer=True)
     slow = run(False, times, sizes, parts, config, rf=rf, consumer=True)
     assert_same(fast, slow)
+
+
+@settings(max_examples=100, deadline=None)
+@given(workloads, st.sampled_from([{}, {"segment.bytes": 3000},
+                                   {"message.timestamp.type": "LogAppendTime"}]),
+       st.booleans())
+def test_staged_inbound_appends_match_ordinary_ones(workload, topic_config, two):
+    """The partition's staged appends of inbound batches (``Log.stage``) leave the logs, HWs,
+    offsets and trace exactly as ``Log.append_many`` does, with a consumer looking often, with
+    segment rolls, append-time timestamps, and a second producer's batches interleaving."""
+    times, sizes, parts, config, rf = setup(workload)
+    actions = ()
+    if two:  # another producer's bulk, sent between the first one's records
+        def second(p, s, k):
+            k.producer(config).produce("t", times[::2] + 0.5 * times[-1] + 1e-4, sizes[::2],
+                                       partitions=parts[::2])
+        actions = ((0.0, second),)
+    staged = run(True, times, sizes, parts, config, rf=rf, consumer=True, actions=actions,
+                 topic_config=topic_config)
+    plain = run(True, times, sizes, parts, config, rf=rf, consumer=True, actions=actions,
+                topic_config=topic_config, staging=False)
+    assert_same(staged, plain)
 
 
 @settings(max_examples=100, deadline=None)

@@ -36,6 +36,7 @@ CPU, disk and request queueing are not modelled. The periodic tasks run forever,
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -197,6 +198,7 @@ class Partition(Replication):
         self._next_change = INF  # earliest pending arrival or HW move
         self._next_hw = INF  # earliest pending HW move (arrived or not)
         self._timer_at = INF  # wake-up scheduled for a waiting fetch
+        self.staging = True  # stage inbound batches in the log (tests switch it off to compare)
         self._init_replication(replicas)
 
     @property
@@ -283,8 +285,8 @@ class Partition(Replication):
         inbound = self._inbound
         if len(inbound) == 1 and inbound[0].applied < inbound[0].k:
             b = inbound[0]
-            due = float(b.at[b.applied])
-            hw = float(b.hw_at[b.applied])
+            due = b.at_l[b.applied]
+            hw = b.hw_l[b.applied]
         else:
             inbound = self._inbound = [b for b in inbound if b.applied < b.k]
             due = min((b.next_at() for b in inbound), default=INF)
@@ -321,9 +323,8 @@ class Partition(Replication):
         if len(inbound) == 1:  # one producer's batches (the common case)
             b = inbound[0]
             i = b.applied
-            if i < b.k and b.at[i] <= now:
-                j = i + int(b.at[i:b.k].searchsorted(now, side="right"))
-                self._apply(b, i, j, log, hw_ok, now)
+            if i < b.k and b.at_l[i] <= now:
+                self._apply(b, i, bisect_right(b.at_l, now, i, b.k), log, hw_ok, now)
         while len(inbound) > 1:
             live = [b for b in self._inbound if b.applied < b.k]
             if not live:
@@ -335,8 +336,8 @@ class Partition(Replication):
             other = min((b.next_at() for b in live if b is not first), default=INF)
             i = first.applied
             # its batches up to the next batch of another producer (ties: list order)
-            j = i + int(np.searchsorted(first.at[i:first.k], min(now, other), side="right"))
-            self._apply(first, i, j, log, hw_ok, now)
+            self._apply(first, i, bisect_right(first.at_l, min(now, other), i, first.k), log,
+                        hw_ok, now)
         hwq = self._hw_queue
         while hwq:
             head = hwq[0]
@@ -352,6 +353,39 @@ class Partition(Replication):
         self.inbound_changed()
 
     def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
+        """Append batches ``i:j`` of ``b`` (staged when they can be: see ``inbound``)."""
+        if self.staging and self._staged(b, i, log):
+            epoch, leo0, s0, sbase, bmax = b.stage
+            bl = b.bl
+            lo = bl[i]
+            base = leo0 + lo - bl[s0]
+            if self._log_append_time:
+                top = b.at_l[j - 1]
+            elif b.sorted:
+                top = bmax[j - 1 - s0]
+            else:
+                top = max(bmax[i - s0:j - s0])
+            if log.append_staged(epoch, base, bl[j] - lo, b.cs[j] - b.cs[i], top,
+                                 b.at_l[j - 1]):
+                b.base[i:j] = sbase[i - s0:j - s0]
+                b.applied = j
+                if b.pid >= 0:
+                    history = self._producers.get(b.pid)
+                    if history is None:
+                        history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+                    seq_l = b.seq_l
+                    for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
+                        seq = seq_l[q]
+                        history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
+                hw_l = b.hw_l
+                m = j - i if hw_l[j - 1] <= now else bisect_right(hw_l, now, i, j) - i
+                if m and hw_ok:
+                    self._raise_hw(log, base + bl[i + m] - lo)
+                if m < j - i:
+                    bases = sbase[i - s0:j - s0]
+                    ends = bases + (b.bounds[i + 1:j + 1] - b.bounds[i:j])
+                    self._hw_queue.append([b.hw_at[i + m:j].copy(), ends[m:].copy(), 0])
+                return
         bounds = b.bounds[i:j + 1]
         lo, hi = int(bounds[0]), int(bounds[-1])
         at = b.at[i:j]
@@ -381,6 +415,34 @@ class Partition(Replication):
             self._raise_hw(log, int(ends[m - 1]))
         if m < j - i:
             self._hw_queue.append([hw_at[m:].copy(), ends[m:].copy(), 0])
+
+    def _staged(self, b: Inbound, i: int, log: Log) -> bool:
+        """Whether batches ``i`` on of ``b`` are staged in the log, staging them if nothing
+        else can arrive before its last batch (and it was not staged twice already)."""
+        st = b.stage
+        if st is not None and st[0] == log._stage_epoch \
+                and st[1] + b.bl[i] - b.bl[st[2]] == log.log_end_offset:
+            return True
+        k = b.k
+        if b.stagings >= 2 or k - i < 2:
+            return False  # a single batch is appended as cheaply the ordinary way
+        last = b.at_l[k - 1]
+        for c in self._inbound:
+            if c is not b and c.applied < c.k and c.at_l[c.applied] <= last:
+                return False
+        bounds = b.bounds[i:k + 1]
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if self._log_append_time:
+            ts = np.repeat(b.at[i:k], bounds[1:] - bounds[:-1])
+        else:
+            ts = b.ts[lo:hi]
+        log.unstage()
+        epoch, leo0 = log.stage(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi])
+        rel = bounds[:-1] - lo
+        bmax = None if self._log_append_time else np.maximum.reduceat(ts, rel).tolist()
+        b.stage = (epoch, leo0, i, rel + leo0, bmax)
+        b.stagings += 1
+        return True
 
     # ---- broker side: produce --------------------------------------------------------------
     def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
