@@ -354,7 +354,10 @@ class Partition(Replication):
 
     def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
         """Append batches ``i:j`` of ``b`` (staged when they can be: see ``inbound``)."""
-        if self.staging and self._staged(b, i, log):
+        st = b.stage
+        if (st is not None and st[0] == log._stage_epoch
+                and st[1] + b.bl[i] - b.bl[st[2]] == log.log_end_offset) \
+                or (self.staging and self._stage(b, i, j, log)):
             epoch, leo0, s0, sbase, bmax = b.stage
             bl = b.bl
             lo = bl[i]
@@ -416,16 +419,13 @@ class Partition(Replication):
         if m < j - i:
             self._hw_queue.append([hw_at[m:].copy(), ends[m:].copy(), 0])
 
-    def _staged(self, b: Inbound, i: int, log: Log) -> bool:
-        """Whether batches ``i`` on of ``b`` are staged in the log, staging them if nothing
-        else can arrive before its last batch (and it was not staged twice already)."""
-        st = b.stage
-        if st is not None and st[0] == log._stage_epoch \
-                and st[1] + b.bl[i] - b.bl[st[2]] == log.log_end_offset:
-            return True
+    def _stage(self, b: Inbound, i: int, j: int, log: Log) -> bool:
+        """Stage batches ``i`` on of ``b`` in the log (about to append ``i:j``) when it pays
+        and is safe: at least two batches would be left for later applies, nothing else can
+        arrive before its last batch, and it was not staged twice already."""
         k = b.k
-        if b.stagings >= 2 or k - i < 2:
-            return False  # a single batch is appended as cheaply the ordinary way
+        if b.stagings >= 2 or k - j < 2:
+            return False  # appended at once: as cheap the ordinary way
         last = b.at_l[k - 1]
         for c in self._inbound:
             if c is not b and c.applied < c.k and c.at_l[c.applied] <= last:

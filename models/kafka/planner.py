@@ -71,10 +71,11 @@ INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned per step
 
 
-def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple[list, list, list, list]:
-    """Per-record tables of a feed as Python lists (built once, cached on the feed): send
-    times; ``fit[k]``, the end of a batch that starts at record ``k`` (``Feed.cut``);
-    ``ready[k]``, when that batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``."""
+def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
+    """Per-record tables of a feed (built once, cached on the feed): send times; ``fit[k]``,
+    the end of a batch that starts at record ``k`` (``Feed.cut``); ``ready[k]``, when that
+    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``. numpy arrays, read a
+    scalar at a time with ``.item`` (only batch starts and ends are looked at)."""
     if feed.plan is None:
         t = feed.t
         cum = feed.cum
@@ -88,15 +89,16 @@ def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple[list, list,
         closing = ~exact & (fit < n)
         full_at[closing] = t[fit[closing]]
         ready = np.minimum(t + linger, full_at)
-        feed.plan = (t.tolist(), fit.tolist(), ready.tolist(), cum.tolist())
+        feed.plan = (t, fit, ready, cum)
     return feed.plan
 
 
 class _Cursor:
-    """The planner's position in one partition queue: its head feed's tables and next batch."""
+    """The planner's position in one partition queue: its head feed's tables and next batch
+    (``h``: send time of its first unsent record; ``rt``: when that batch is ready)."""
 
-    __slots__ = ("cum", "feed", "fi", "fit", "hwd", "maxb", "n", "needkey", "ok", "pos", "pq",
-                 "ready", "rt", "t")
+    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "maxb", "n", "needkey", "ok", "pos",
+                 "pq", "readyi", "rt", "t", "ti")
 
     def __init__(self, pq: Any, planner: Planner) -> None:
         self.pq = pq
@@ -124,16 +126,19 @@ class _Cursor:
                 self.feed = None
                 self.n = 0
                 self.pos = 0
-                self.rt = INF
+                self.rt = self.h = INF
                 return
             feed = feeds[self.fi]
             if feed.pos < len(feed.idx):
                 break
         self.feed = feed
-        self.t, self.fit, self.ready, self.cum = feed_tables(feed, p.linger, p.batch_size)
-        self.n = len(self.t)
-        self.pos = feed.pos
-        self.rt = self.ready[self.pos]
+        t, fit, ready, cum = feed_tables(feed, p.linger, p.batch_size)
+        self.t = t
+        self.ti, self.fiti, self.readyi, self.cumi = t.item, fit.item, ready.item, cum.item
+        self.n = len(t)
+        self.pos = pos = feed.pos
+        self.rt = self.readyi(pos)
+        self.h = self.ti(pos)
 
 
 class _Lane:
@@ -269,70 +274,81 @@ class Planner:
         drain = p._drain_index
         idem = p.idempotent
         last = now  # the sender's clock: a batch that became ready while it waited goes now
-        while True:
-            r = min(c.rt for c in curs)
-            if r == INF:
-                return INF
-            if r < last:
-                r = last
-            if r > horizon:
-                return INF
-            if not acks0:
-                while infl and infl[0] <= r:
-                    infl.popleft()
-                if len(infl) >= limit:
-                    s = infl[0]
-                    if s > horizon:
-                        return INF
-                    infl.popleft()
-                    while infl and infl[0] <= s:
+        rts = [c.rt for c in curs]  # kept up to date: the next ready time is min(rts)
+        order = [i % n for i in range(2 * n)]  # a drain visits curs[order[start:start + n]]
+        nreq = nbat = 0
+        try:
+            while True:
+                r = min(rts)
+                if r == INF:
+                    return INF
+                if r < last:
+                    r = last
+                if r > horizon:
+                    return INF
+                if not acks0:
+                    while infl and infl[0] <= r:
                         infl.popleft()
-                    r = s
-            start = drain.get(broker, 0) % n
-            got = []
-            size = 0
-            delay = 0.0
-            for i in range(n):
-                c = curs[(start + i) % n]
-                pos = c.pos
-                if pos >= c.n or c.t[pos] > r:
-                    continue
-                end = bisect_right(c.t, r, pos, c.fit[pos])
-                nb = c.cum[end] - c.cum[pos]
-                if got and size + nb > max_req:
-                    break  # max.request.size: it waits for the next request
-                if (not c.ok or nb > c.maxb or r >= c.t[pos] + expiry
-                        or (c.needkey and bool((c.feed.key[pos:end] < 0).any()))):
-                    return min(r, c.t[pos] + expiry)
-                got.append((c, pos, end))
-                size += nb
-                if all_acks and c.hwd > delay:
-                    delay = c.hwd
-            at = r + lat
-            hop = at + delay if delay > 0 else at
-            resp = r if acks0 else hop + lat
-            if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
-                return r
-            drain[broker] = start + 1
-            batches = []
-            for c, pos, end in got:
-                seq = -1
-                if idem:
-                    seq = c.pq.next_seq
-                    c.pq.next_seq += end - pos
-                batches.append((c.pq, c.feed, pos, end, seq, at + c.hwd))
-                c.feed.pos = end
-                c.pos = end
-                if end < c.n:
-                    c.rt = c.ready[end]
-                else:
-                    c._load(self)
-            out.append((r, broker, start, at, resp, batches, hop))
-            last = r
-            p.requests_sent += 1
-            p.batches_sent += len(batches)
-            if not acks0:
-                infl.append(resp)
+                    if len(infl) >= limit:
+                        s = infl[0]
+                        if s > horizon:
+                            return INF
+                        infl.popleft()
+                        while infl and infl[0] <= s:
+                            infl.popleft()
+                        r = s
+                start = drain.get(broker, 0) % n
+                got = []
+                size = 0
+                delay = 0.0
+                for ci in order[start:start + n]:
+                    c = curs[ci]
+                    if c.h > r:
+                        continue  # nothing sent yet (or no records: h is INF)
+                    pos = c.pos
+                    f = c.fiti(pos)
+                    end = f if c.ti(f - 1) <= r else bisect_right(c.t, r, pos, f)
+                    nb = c.cumi(end) - c.cumi(pos)
+                    if got and size + nb > max_req:
+                        break  # max.request.size: it waits for the next request
+                    if (not c.ok or nb > c.maxb or r >= c.h + expiry
+                            or (c.needkey and bool((c.feed.key[pos:end] < 0).any()))):
+                        return min(r, c.h + expiry)
+                    got.append((c, pos, end, ci))
+                    size += nb
+                    if all_acks and c.hwd > delay:
+                        delay = c.hwd
+                at = r + lat
+                hop = at + delay if delay > 0 else at
+                resp = r if acks0 else hop + lat
+                if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
+                    return r
+                drain[broker] = start + 1
+                batches = []
+                for c, pos, end, ci in got:
+                    seq = -1
+                    if idem:
+                        pq = c.pq
+                        seq = pq.next_seq
+                        pq.next_seq = seq + end - pos
+                    batches.append((c.pq, c.feed, pos, end, seq, at + c.hwd))
+                    c.feed.pos = end
+                    c.pos = end
+                    if end < c.n:
+                        c.rt = c.readyi(end)
+                        c.h = c.ti(end)
+                    else:
+                        c._load(self)
+                    rts[ci] = c.rt
+                out.append((r, broker, start, at, resp, batches, hop))
+                last = r
+                nreq += 1
+                nbat += len(batches)
+                if not acks0:
+                    infl.append(resp)
+        finally:
+            p.requests_sent += nreq
+            p.batches_sent += nbat
 
     def _record(self, reqs: list[tuple]) -> None:
         """Turn the planned requests into a window of lanes and hand the leaders their
