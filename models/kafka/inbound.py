@@ -47,7 +47,7 @@ class Inbound:
 
     def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
                  ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
-                 seq: np.ndarray) -> None:
+                 seq: np.ndarray, lists: tuple[list, list, list, list] | None = None) -> None:
         self.at = at
         self.hw_at = hw_at
         self.bounds = bounds
@@ -63,11 +63,13 @@ class Inbound:
         self.csize = np.zeros(len(size) + 1, dtype=np.int64)  # bytes before each row
         np.cumsum(size, out=self.csize[1:])
         self.sorted = bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())  # timestamps in order
-        self.at_l: list[float] = at.tolist()
-        self.hw_l: list[float] = hw_at.tolist()
-        self.bl: list[int] = bounds.tolist()
+        if lists is None:  # (``lists``: the caller has them as Python lists already)
+            lists = (at.tolist(), hw_at.tolist(), bounds.tolist(), seq.tolist())
+        self.at_l: list[float] = lists[0]
+        self.hw_l: list[float] = lists[1]
+        self.bl: list[int] = lists[2]
+        self.seq_l: list[int] = lists[3]
         self.cs: list[int] = self.csize[bounds].tolist()
-        self.seq_l: list[int] = seq.tolist()
         self.stage: Any = None
         self.stagings = 0
 

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -97,8 +98,8 @@ class _Cursor:
     """The planner's position in one partition queue: its head feed's tables and next batch
     (``h``: send time of its first unsent record; ``rt``: when that batch is ready)."""
 
-    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "maxb", "n", "needkey", "ok", "pos",
-                 "pq", "readyi", "rt", "t", "ti")
+    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey", "ok",
+                 "pos", "pq", "readyi", "rows", "rt", "t", "ti")
 
     def __init__(self, pq: Any, planner: Planner) -> None:
         self.pq = pq
@@ -114,12 +115,18 @@ class _Cursor:
         self.fi = -1
         self.n = 0
         self.rt = INF
+        self.feed = None
+        self.rows: list[tuple] = []  # the batches planned from the current feed
+        self.lanes: list[tuple] = []  # (feed, rows) of the feeds planned to their end
         self._load(planner)
 
     def _load(self, planner: Planner) -> None:
         """Move to the next feed with unsent records (``rt`` = INF when there is none)."""
         feeds = self.pq.feeds
         p = planner.producer
+        if self.rows:
+            self.lanes.append((self.feed, self.rows))
+            self.rows = []
         while True:
             self.fi += 1
             if self.fi >= len(feeds):
@@ -145,8 +152,8 @@ class _Lane:
     """The batches one window planned for one partition from one feed, in send order, with
     the settling cursors (published / appended / acknowledged rows written so far)."""
 
-    __slots__ = ("at", "bulk", "e", "feed", "handed", "hw_at", "inbound", "k", "nack", "napp",
-                 "npub", "pq", "q", "r", "resp", "s", "seq")
+    __slots__ = ("at", "atl", "bulk", "e", "feed", "g", "handed", "hw_at", "inbound", "k",
+                 "nack", "napp", "npub", "pq", "r", "resp", "rl", "rmax", "s", "seq")
 
     def __init__(self, pq: Any, feed: Feed) -> None:
         self.pq = pq
@@ -160,7 +167,7 @@ class _Window:
     """The requests of one planning step (send times, brokers, drain starts, hops, answers,
     batch counts) and their lanes."""
 
-    __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "resp")
+    __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "rank", "resp")
 
 
 def _counts(lane: _Lane, a: int, b: int) -> np.ndarray:
@@ -236,17 +243,19 @@ class Planner:
         stop = INF
         reqs: list[tuple] = []
         nxt = INF  # the earliest ready time of a batch not planned yet
+        cursors: list[_Cursor] = []
         for broker, pqs in p._by_broker.items():
             if broker < 0 or not pqs:
                 continue  # no leader known, or its partitions moved to other leaders
             curs = [_Cursor(pq, self) for pq in pqs]
+            cursors += curs
             x = self._plan_broker(broker, curs, now, horizon, reqs)
             stop = min(stop, x)
             nxt = min(nxt, min(c.rt for c in curs))
         if first and not reqs and stop <= now:
             return False
         if reqs:
-            self._record(reqs)
+            self._record(reqs, cursors)
         epoch = self.epoch
         if stop < INF:
             p.sim.call_at(stop, self._handover, epoch)
@@ -324,14 +333,14 @@ class Planner:
                 if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
                     return r
                 drain[broker] = start + 1
-                batches = []
+                g = len(out)  # the request's number (its index before _record sorts them)
                 for c, pos, end, ci in got:
                     seq = -1
                     if idem:
                         pq = c.pq
                         seq = pq.next_seq
                         pq.next_seq = seq + end - pos
-                    batches.append((c.pq, c.feed, pos, end, seq, at + c.hwd))
+                    c.rows.append((g, r, at, resp, pos, end, seq, at + c.hwd))
                     c.feed.pos = end
                     c.pos = end
                     if end < c.n:
@@ -340,19 +349,19 @@ class Planner:
                     else:
                         c._load(self)
                     rts[ci] = c.rt
-                out.append((r, broker, start, at, resp, batches, hop))
+                out.append((r, broker, start, at, resp, len(got), hop, g))
                 last = r
                 nreq += 1
-                nbat += len(batches)
+                nbat += len(got)
                 if not acks0:
                     infl.append(resp)
         finally:
             p.requests_sent += nreq
             p.batches_sent += nbat
 
-    def _record(self, reqs: list[tuple]) -> None:
-        """Turn the planned requests into a window of lanes and hand the leaders their
-        inbound batches."""
+    def _record(self, reqs: list[tuple], cursors: list[_Cursor]) -> None:
+        """Turn the planned requests into a window of lanes (the cursors' rows: one lane per
+        partition and feed) and hand the leaders their inbound batches."""
         reqs.sort(key=lambda q: q[0])  # stable: brokers in the sender's order at each instant
         w = _Window()
         w.r = np.array([q[0] for q in reqs])
@@ -360,37 +369,41 @@ class Planner:
         w.dstart = np.array([q[2] for q in reqs], dtype=np.int64)
         w.resp = np.array([q[4] for q in reqs])
         w.hop = np.array([q[6] for q in reqs])
-        w.nb = np.array([len(q[5]) for q in reqs], dtype=np.int64)
-        lanes: dict[tuple[int, int], list] = {}
-        for qi, (r, _b, _d, at, resp, batches, _h) in enumerate(reqs):
-            for pq, feed, s, e, seq, hw_at in batches:
-                key = (id(pq), id(feed))
-                rows = lanes.get(key)
-                if rows is None:
-                    rows = lanes[key] = [pq, feed, []]
-                rows[2].append((qi, r, at, resp, s, e, seq, hw_at))
+        w.nb = np.array([q[5] for q in reqs], dtype=np.int64)
+        w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
+        w.rank[[q[7] for q in reqs]] = np.arange(len(reqs))
         w.lanes = []
         pid = self.producer.producer_id
-        for pq, feed, rows in lanes.values():
-            lane = _Lane(pq, feed)
-            cols = list(zip(*rows, strict=True))
-            lane.q = np.array(cols[0], dtype=np.int64)
-            lane.r = np.array(cols[1])
-            lane.at = np.array(cols[2])
-            lane.resp = np.array(cols[3])
-            lane.s = np.array(cols[4], dtype=np.int64)
-            lane.e = np.array(cols[5], dtype=np.int64)
-            lane.seq = np.array(cols[6], dtype=np.int64)
-            lane.hw_at = np.array(cols[7])
-            lane.k = len(lane.q)
-            lo, hi = int(lane.s[0]), int(lane.e[-1])
-            bounds = np.append(lane.s, hi) - lo
-            lane.inbound = Inbound(lane.at, lane.hw_at, bounds, feed.msg[lo:hi], feed.t[lo:hi],
-                                   feed.size[lo:hi], feed.key[lo:hi], pid, lane.seq)
-            pq.part.add_inbound(lane.inbound)
-            w.lanes.append(lane)
-            entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
-            entry[1] += hi - lo
+        for c in cursors:
+            if c.rows:
+                c.lanes.append((c.feed, c.rows))
+            pq = c.pq
+            for feed, rows in c.lanes:
+                lane = _Lane(pq, feed)
+                g, r, at, resp, s, e, seq, hw_at = zip(*rows, strict=True)
+                lane.g = g
+                lane.r = np.array(r)
+                lane.at = np.array(at)
+                lane.resp = np.array(resp)
+                lane.s = np.array(s, dtype=np.int64)
+                lane.e = np.array(e, dtype=np.int64)
+                lane.seq = np.array(seq, dtype=np.int64)
+                lane.hw_at = np.array(hw_at)
+                lane.rl = r
+                lane.atl = at
+                lane.rmax = list(accumulate(resp, max))
+                lane.k = len(g)
+                lo, hi = s[0], e[-1]
+                bl = [x - lo for x in s]
+                bl.append(hi - lo)
+                lane.inbound = Inbound(lane.at, lane.hw_at, np.array(bl, dtype=np.int64),
+                                       feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
+                                       feed.key[lo:hi], pid, lane.seq,
+                                       (list(at), list(hw_at), bl, list(seq)))
+                pq.part.add_inbound(lane.inbound)
+                w.lanes.append(lane)
+                entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
+                entry[1] += hi - lo
         self.windows.append(w)
         for entry in self._planned.values():
             bulk, planned, scheduled = entry
@@ -437,10 +450,10 @@ class Planner:
                 lane.handed = True
                 acked = lane.nack
                 for j in range(lane.nack, lane.k):
-                    pending.setdefault(int(lane.q[j]), []).append((lane, j))
+                    pending.setdefault(int(w.rank[lane.g[j]]), []).append((lane, j))
                 lane.nack = lane.k
                 if faults:
-                    self._for_faults(lane, x, acked, travelling)
+                    self._for_faults(lane, x, acked, travelling, w.rank)
             for qi in sorted(pending):
                 self._materialise(w, qi, pending[qi], link, faults)
             for qi in sorted(travelling):
@@ -451,7 +464,8 @@ class Planner:
             p._refresh(pq)
         p._wake()
 
-    def _for_faults(self, lane: _Lane, x: float, acked: int, travelling: dict) -> None:
+    def _for_faults(self, lane: _Lane, x: float, acked: int, travelling: dict,
+                    rank: np.ndarray) -> None:
         """``leave_for_faults`` for one lane: batches not yet arrived leave the inbound (the
         event path brings them); appended ones above the HW that were already acknowledged
         (``acks`` 0 or 1) are remembered for loss tracing."""
@@ -472,7 +486,7 @@ class Planner:
         if arrived < lane.k:
             if p.acks == "0":  # acknowledged when sent, and still on their way
                 for j in range(arrived, min(acked, lane.k)):
-                    travelling.setdefault(int(lane.q[j]), []).append((lane, j))
+                    travelling.setdefault(int(rank[lane.g[j]]), []).append((lane, j))
             lane.inbound.truncate(arrived)
             part.inbound_changed()
             lane.k = arrived
@@ -646,20 +660,21 @@ class Planner:
         for w in self.windows:
             for lane in w.lanes:
                 k = lane.k
-                j = int(np.searchsorted(lane.r[:k], now, side="right"))
+                j = bisect_right(lane.rl, now, lane.npub, k)
                 if j > lane.npub:
                     if tracing:
                         pub.append(self._rows(lane, lane.npub, j, lane.r))
                     lane.npub = j
-                j = int(np.searchsorted(lane.at[:k], now, side="right"))
+                j = bisect_right(lane.atl, now, lane.napp, k)
                 if j > lane.napp:
                     lane.pq.part.log  # noqa: B018 - the leader appends what has arrived
                     if tracing:
                         app.append(self._rows(lane, lane.napp, j, lane.at, offsets=True))
                     lane.napp = j
                 if not lane.handed and lane.nack < k:
-                    j = lane.nack + int(np.searchsorted(
-                        np.maximum.accumulate(lane.resp[lane.nack:k]), now, side="right"))
+                    # acknowledged in order: up to the first batch whose answer, or an
+                    # earlier one's, is still to come (every batch before nack was answered)
+                    j = bisect_right(lane.rmax, now, lane.nack, k)
                     if j > lane.nack:
                         lane.pq.part.log  # noqa: B018 - offsets are given at arrival
                         self._ack(lane, lane.nack, j, ack if tracing else None, done)
