@@ -286,15 +286,19 @@ class Producer:
         if fast:  # new records may join batches planned after now: re-plan from now
             planner.epoch += 1
             planner.revoke(self.env.now)
-        order = np.argsort(parts, kind="stable")
-        bounds = np.searchsorted(parts[order], np.arange(len(t.partitions) + 1))
-        for p in range(len(t.partitions)):
+        nparts = len(t.partitions)
+        # records grouped by partition, in send order (a 16-bit key sorts by radix)
+        order = np.argsort(parts.astype(np.int16) if nparts <= 32768 else parts, kind="stable")
+        bounds = np.zeros(nparts + 1, dtype=np.int64)
+        np.cumsum(np.bincount(parts, minlength=nparts), out=bounds[1:])
+        for p in range(nparts):
             idx = order[bounds[p]:bounds[p + 1]]
             if len(idx):
+                size = sizes[idx]
                 cum = np.zeros(len(idx) + 1, dtype=np.int64)
-                np.cumsum(sizes[idx], out=cum[1:])
+                np.cumsum(size, out=cum[1:])
                 pq = self._pq(t.partitions[p])
-                pq.feeds.append(Feed(bulk, idx, times[idx], cum, bulk.msg[idx], sizes[idx],
+                pq.feeds.append(Feed(bulk, idx, times[idx], cum, bulk.msg[idx], size,
                                      key_ids[idx]))
                 self._refresh(pq)
         if fast:
