@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.kafka import KafkaCluster
+from models.kafka import KafkaCluster, planner
 from models.kafka.network import broker_name
 from sim import Simulation
 from sim.faults import Fault, FaultSchedule
@@ -273,3 +273,27 @@ def test_a_sparse_feed_is_not_planned_one_idle_window_at_a_time():
     s.sync()
     assert handle.acked == n and handle.done.triggered
     assert p._planner.active
+
+
+def test_windows_grow_while_undisturbed_and_start_short_again_after_a_produce():
+    # a long feed is planned in few steps; a produce() re-plans from a short window, so little
+    # planned work is thrown away; the results equal the event path's throughout
+    rng = np.random.default_rng(5)
+    times = np.cumsum(rng.exponential(0.002, 1500)) * (1 + np.pi * 1e-7)
+    sizes = rng.integers(1, 900, len(times))
+    parts = rng.integers(0, 3, len(times))
+    config = {"linger.ms": 2, "batch.size": 3000, "acks": "1"}
+    windows = []
+
+    def look(p, s, k):
+        windows.append(p._planner.window)
+
+    def more(p, s, k):
+        p.produce("t", s.now + np.arange(50) * 0.001, np.full(50, 300))
+        windows.append(p._planner.window)
+
+    actions = ((1.0, look), (1.5, more))
+    fast = run(True, times, sizes, parts, config, consumer=True, actions=actions)
+    slow = run(False, times, sizes, parts, config, consumer=True, actions=actions)
+    assert windows[:2] == [planner.MAX_WINDOW, planner.WINDOW]
+    assert_same(fast, slow)

@@ -46,10 +46,11 @@ path give the same batches, requests, offsets and ack times, the same log, and t
 rows. Two differences, both invisible to the simulated system: the trace rows of one instant
 may be in another order (rows are written in time order, a window at a time), and the trace and
 ``BulkSend`` arrays are brought up to date when the producer settles — every planning window
-(``WINDOW`` simulated seconds), when a bulk completes, on a hand-over, and at ``sim.sync()``
-(``sim.run`` does it) — not at each answer. Times equal the event path's up to the last bit of
-float rounding of simpy's relative timeouts; a record sent within that rounding of a drain can
-fall in another batch.
+(``WINDOW`` simulated seconds after a start or ``produce()``, doubling each step up to
+``MAX_WINDOW``: a re-plan wastes little, a long feed is planned in few steps), when a bulk
+completes, on a hand-over, and at ``sim.sync()`` (``sim.run`` does it) — not at each answer.
+Times equal the event path's up to the last bit of float rounding of simpy's relative timeouts;
+a record sent within that rounding of a drain can fall in another batch.
 
 Not modelled beyond the event path: same-instant ties between a request and another producer's
 request or a ``produce()`` call (the event path orders them by simpy's event order; here
@@ -69,7 +70,8 @@ from models.kafka.batches import Feed, ProducerBatch
 from models.kafka.inbound import Inbound
 
 INF = float("inf")
-WINDOW = 0.05  # simulated seconds of sends planned per step
+WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
+MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
 
 
 def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
@@ -185,6 +187,7 @@ class Planner:
         self.windows: deque[_Window] = deque()
         self.infl: dict[int, deque[float]] = {}
         self.epoch = 0
+        self.window = WINDOW  # the next step's length
         self._planned: dict[int, list] = {}  # id(bulk) -> [bulk, records planned, last answer]
 
     # ---- mode changes --------------------------------------------------------------------
@@ -208,6 +211,7 @@ class Planner:
         now = self.env.now
         self.active = True
         self.epoch += 1
+        self.window = WINDOW
         self.infl = {b: deque() for b in self.producer._by_broker}
         if not self._plan(now, first=True):
             self.active = False
@@ -215,6 +219,7 @@ class Planner:
     def replan(self) -> None:
         """Records were added (another ``produce()``, after ``revoke(now)``): plan from now."""
         self.epoch += 1
+        self.window = WINDOW
         self._plan(self.env.now)
 
     def leave(self) -> None:
@@ -236,10 +241,10 @@ class Planner:
 
     # ---- planning ------------------------------------------------------------------------
     def _plan(self, now: float, first: bool = False) -> bool:
-        """Plan the requests of ``(now, now + WINDOW]``; schedule the next step. False when
+        """Plan the requests of ``(now, now + window]``; schedule the next step. False when
         not even the first request could be planned (the event path keeps the producer)."""
         p = self.producer
-        horizon = now + WINDOW
+        horizon = now + self.window
         stop = INF
         reqs: list[tuple] = []
         nxt = INF  # the earliest ready time of a batch not planned yet
@@ -262,7 +267,7 @@ class Planner:
         elif nxt < INF:
             # the next step: at the horizon, or (sparse feeds) half a window before the next
             # batch is ready, rather than one idle step per window until then
-            p.sim.call_at(max(horizon, nxt - 0.5 * WINDOW), self._tick, epoch)
+            p.sim.call_at(max(horizon, nxt - 0.5 * self.window), self._tick, epoch)
         return True
 
     def _plan_broker(self, broker: int, curs: list[_Cursor], now: float, horizon: float,
@@ -420,6 +425,7 @@ class Planner:
             return
         now = self.env.now
         self.settle(now)
+        self.window = min(2.0 * self.window, MAX_WINDOW)
         self._plan(now)
 
     def _handover(self, epoch: int) -> None:
