@@ -286,9 +286,13 @@ class Planner:
         all_acks = p.acks == "all"
         infl = self.infl.setdefault(broker, deque())
         drain = p._drain_index
+        d = drain.get(broker, 0)  # the drain index (written back when requests were planned)
         idem = p.idempotent
         last = now  # the sender's clock: a batch that became ready while it waited goes now
-        rts = [c.rt for c in curs]  # kept up to date: the next ready time is min(rts)
+        # kept up to date: each cursor's ready time (the next request is at min(rts)) and the
+        # send time of its first unsent record (it joins a request sent from then on)
+        rts = [c.rt for c in curs]
+        hs = [c.h for c in curs]
         order = [i % n for i in range(2 * n)]  # a drain visits curs[order[start:start + n]]
         nreq = nbat = 0
         try:
@@ -311,14 +315,12 @@ class Planner:
                         while infl and infl[0] <= s:
                             infl.popleft()
                         r = s
-                start = drain.get(broker, 0) % n
+                start = d % n
                 got = []
                 size = 0
                 delay = 0.0
-                for ci in order[start:start + n]:
+                for ci in [ci for ci in order[start:start + n] if hs[ci] <= r]:
                     c = curs[ci]
-                    if c.h > r:
-                        continue  # nothing sent yet (or no records: h is INF)
                     pos = c.pos
                     f = c.fiti(pos)
                     end = f if c.ti(f - 1) <= r else bisect_right(c.t, r, pos, f)
@@ -337,7 +339,7 @@ class Planner:
                 resp = r if acks0 else hop + lat
                 if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
                     return r
-                drain[broker] = start + 1
+                d = start + 1
                 g = len(out)  # the request's number (its index before _record sorts them)
                 for c, pos, end, ci in got:
                     seq = -1
@@ -354,6 +356,7 @@ class Planner:
                     else:
                         c._load(self)
                     rts[ci] = c.rt
+                    hs[ci] = c.h
                 out.append((r, broker, start, at, resp, len(got), hop, g))
                 last = r
                 nreq += 1
@@ -361,6 +364,8 @@ class Planner:
                 if not acks0:
                     infl.append(resp)
         finally:
+            if nreq:
+                drain[broker] = d
             p.requests_sent += nreq
             p.batches_sent += nbat
 
