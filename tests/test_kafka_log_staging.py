@@ -61,6 +61,19 @@ def test_a_staged_append_that_would_roll_the_segment_is_refused():
     assert log.log_end_offset == 2 and len(log.segments) == 1
 
 
+def test_reserve_makes_room_at_once_and_keeps_the_staged_records():
+    log = Log(load("topic", {}))
+    log.append(*batches(3, 10, 0.0, 0), now=0.0)
+    epoch, base = log.stage(*batches(2, 10, 1.0, 10))
+    log.reserve(100_000)
+    assert len(log._off) >= 100_005
+    assert log.append_staged(epoch, base, 2, 20, 1.0, 1.0)
+    assert log.columns()["msg"].tolist() == [0, 1, 2, 10, 11]
+    cap = len(log._off)
+    log.reserve(10)  # room enough already: nothing moves
+    assert len(log._off) == cap
+
+
 ops = st.lists(st.one_of(
     st.tuples(st.just("stage"), st.lists(st.tuples(st.integers(1, 4), st.integers(1, 90),
                                                    st.floats(0, 3)), min_size=1, max_size=6)),
@@ -68,6 +81,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("apply"), st.integers(1, 2)),
     st.tuples(st.just("append"), st.integers(1, 3)),
     st.tuples(st.just("retention"), st.just(0)),
+    st.tuples(st.just("reserve"), st.integers(0, 2000)),
 ), min_size=6, max_size=40)
 
 
@@ -126,6 +140,9 @@ def test_staged_appends_equal_append_many(program, segment_bytes, segment_ms, so
             for log in (staged, plain):
                 log.append(m, np.full(arg, now), np.full(arg, 10), now=now)
             pending = []
+        elif op == "reserve":  # room made in advance: nothing else changes, staging included
+            staged.reserve(arg)
+            assert len(staged._off) >= staged._n + staged._staged + arg
         elif op == "retention":
             for log in (staged, plain):
                 log.high_watermark = log.log_end_offset

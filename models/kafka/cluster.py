@@ -69,6 +69,7 @@ from sim.trace import REASON_CODE
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 NUM_BATCHES_TO_RETAIN = 5
 INF = float("inf")
+RESERVE_MAX = 1 << 18  # records a partition's log makes room for at once for inbound batches
 
 TRACE_SCHEMAS: dict[str, dict[str, str]] = {
     # a record written to a partition log (twice for a duplicate of a non-idempotent retry)
@@ -274,9 +275,13 @@ class Partition(Replication):
             self._set_high_watermark(offset)
 
     # ---- inbound batches (the producer's fast path) ----------------------------------------
-    def add_inbound(self, batches: Inbound) -> None:
+    def add_inbound(self, batches: Inbound, expect: int = 0) -> None:
         """Batches a producer has sent (or will send) that reach this leader at ``batches.at``;
-        appended then, as ``append`` would, but without an event each (see ``inbound``)."""
+        appended then, as ``append`` would, but without an event each (see ``inbound``).
+        ``expect``: records the producer will send here from these on (the log makes room for
+        up to ``RESERVE_MAX`` of them at once)."""
+        if expect:
+            self._log.reserve(min(expect, RESERVE_MAX))
         self._inbound.append(batches)
         self.inbound_changed()
 

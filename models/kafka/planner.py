@@ -410,7 +410,7 @@ class Planner:
                                        feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
                                        feed.key[lo:hi], pid, lane.seq,
                                        (list(at), list(hw_at), bl, list(seq)))
-                pq.part.add_inbound(lane.inbound)
+                pq.part.add_inbound(lane.inbound, len(feed.idx) - lo)
                 w.lanes.append(lane)
                 entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
                 entry[1] += hi - lo
