@@ -154,8 +154,9 @@ class _Lane:
     """The batches one window planned for one partition from one feed, in send order, with
     the settling cursors (published / appended / acknowledged rows written so far)."""
 
-    __slots__ = ("at", "atl", "bulk", "e", "feed", "g", "handed", "hw_at", "inbound", "k",
-                 "nack", "napp", "npub", "pq", "r", "resp", "rl", "rmax", "s", "seq")
+    __slots__ = ("at", "atl", "bulk", "cnt", "e", "el", "feed", "g", "handed", "hw_at",
+                 "inbound", "k", "nack", "napp", "npub", "pq", "r", "resp", "rl", "rmax", "s",
+                 "seq", "seq_l", "sl")
 
     def __init__(self, pq: Any, feed: Feed) -> None:
         self.pq = pq
@@ -170,10 +171,6 @@ class _Window:
     batch counts) and their lanes."""
 
     __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "rank", "resp")
-
-
-def _counts(lane: _Lane, a: int, b: int) -> np.ndarray:
-    return lane.e[a:b] - lane.s[a:b]
 
 
 class Planner:
@@ -399,8 +396,12 @@ class Planner:
                 lane.e = np.array(e, dtype=np.int64)
                 lane.seq = np.array(seq, dtype=np.int64)
                 lane.hw_at = np.array(hw_at)
+                lane.cnt = lane.e - lane.s
                 lane.rl = r
                 lane.atl = at
+                lane.sl = s
+                lane.el = e
+                lane.seq_l = seq
                 lane.rmax = list(accumulate(resp, max))
                 lane.k = len(g)
                 lo, hi = s[0], e[-1]
@@ -664,7 +665,7 @@ class Planner:
             return
         p = self.producer
         tracing = p._tracing
-        pub: list[tuple] = []
+        pub: list[tuple] = []  # (lane, first batch, end batch) whose rows are due
         app: list[tuple] = []
         ack: list[tuple] = []
         done: list[Any] = []
@@ -673,14 +674,12 @@ class Planner:
                 k = lane.k
                 j = bisect_right(lane.rl, now, lane.npub, k)
                 if j > lane.npub:
-                    if tracing:
-                        pub.append(self._rows(lane, lane.npub, j, lane.r))
+                    pub.append((lane, lane.npub, j))
                     lane.npub = j
                 j = bisect_right(lane.atl, now, lane.napp, k)
                 if j > lane.napp:
                     lane.pq.part.log  # noqa: B018 - the leader appends what has arrived
-                    if tracing:
-                        app.append(self._rows(lane, lane.napp, j, lane.at, offsets=True))
+                    app.append((lane, lane.napp, j))
                     lane.napp = j
                 if not lane.handed and lane.nack < k:
                     # acknowledged in order: up to the first batch whose answer, or an
@@ -688,14 +687,14 @@ class Planner:
                     j = bisect_right(lane.rmax, now, lane.nack, k)
                     if j > lane.nack:
                         lane.pq.part.log  # noqa: B018 - offsets are given at arrival
-                        self._ack(lane, lane.nack, j, ack if tracing else None, done)
+                        ack.append((lane, lane.nack, j))
                         lane.nack = j
-        if pub:
-            self._extend(p._trace.published, pub, "published")
-        if app:
-            self._extend(p.cluster.appended, app, "appended")
+        if tracing and pub:
+            self._published(pub)
+        if tracing and app:
+            self._appended(app)
         if ack:
-            self._extend(p._trace.acked, ack, "acked")
+            self._acknowledged(ack, tracing, done)
         for bulk in done:
             self._planned.pop(id(bulk), None)
             bulk.done.succeed(bulk)
@@ -709,66 +708,113 @@ class Planner:
         return all(lane.npub == lane.k and lane.napp == lane.k and lane.nack == lane.k
                    for lane in w.lanes)
 
-    def _rows(self, lane: _Lane, a: int, b: int, times: np.ndarray,
-              offsets: bool = False) -> tuple:
-        feed = lane.feed
-        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
-        counts = _counts(lane, a, b)
-        t = np.repeat(times[a:b], counts)
-        offs = None
-        if offsets:
-            base = lane.inbound.base[a:b]
-            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
-        return (lane, feed, lo, hi, t, offs)
+    # ---- rows, a settle at a time -------------------------------------------------------
+    # ``parts`` are (lane, a, b): batches a..b-1 of a lane. Their records are written in the
+    # time order of the batches' sends / arrivals / answers (ties: in the order given).
 
-    def _ack(self, lane: _Lane, a: int, b: int, rows: list | None, done: list) -> None:
+    @staticmethod
+    def _gather(parts: list[tuple], times: str) -> tuple:
+        """The records of ``parts`` as concatenated (their batches' ``times``, record counts,
+        each part's first and end record), and the row order that sorts them by time."""
+        los = [lane.sl[a] for lane, a, _b in parts]
+        his = [lane.el[b - 1] for lane, _a, b in parts]
+        if len(parts) == 1:
+            lane, a, b = parts[0]
+            counts = lane.cnt[a:b]
+            return getattr(lane, times)[a:b], counts, los, his, None
+        counts = np.concatenate([lane.cnt[a:b] for lane, a, b in parts])
+        bt = np.concatenate([getattr(lane, times)[a:b] for lane, a, b in parts])
+        if (bt[1:] >= bt[:-1]).all():
+            return bt, counts, los, his, None
+        ob = np.argsort(bt, kind="stable")  # batches by time; rows follow their batch
+        sc = counts[ob]
+        start = np.cumsum(counts) - counts
+        order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
+        return bt, counts, los, his, order
+
+    @staticmethod
+    def _cat(parts: list[tuple], column: str, los: list[int], his: list[int]) -> np.ndarray:
+        """One feed column over the records of ``parts``."""
+        if len(parts) == 1:
+            return getattr(parts[0][0].feed, column)[los[0]:his[0]]
+        return np.concatenate([getattr(lane.feed, column)[lo:hi]
+                               for (lane, _a, _b), lo, hi in zip(parts, los, his, strict=True)])
+
+    @staticmethod
+    def _per_part(parts: list[tuple], values: list[int], los: list[int],
+                  his: list[int]) -> np.ndarray:
+        """A value per part, repeated for each of its records (int32)."""
+        return np.repeat(np.array(values, dtype=np.int32), np.subtract(his, los))
+
+    @staticmethod
+    def _offsets(parts: list[tuple], counts: np.ndarray, los: list[int],
+                 his: list[int]) -> np.ndarray:
+        """The offsets the leader gave the records of ``parts`` (their batches arrived)."""
+        bo = [lane.inbound.base[a:b] - lane.s[a:b] for lane, a, b in parts]
+        if len(parts) == 1:
+            return np.repeat(bo[0], counts) + np.arange(los[0], his[0])
+        n = np.subtract(his, los)
+        first = np.cumsum(n) - n  # each part's first row
+        rec = np.arange(int(n.sum())) + np.repeat(np.subtract(los, first), n)
+        return np.repeat(np.concatenate(bo), counts) + rec
+
+    def _published(self, parts: list[tuple]) -> None:
         p = self.producer
-        feed = lane.feed
-        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
-        counts = _counts(lane, a, b)
+        _bt, _counts, los, his, order = self._gather(parts, "r")
+        cols = {"msg": self._cat(parts, "msg", los, his), "t": self._cat(parts, "t", los, his),
+                "size": self._cat(parts, "size", los, his),
+                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
+                                          los, his),
+                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                            los, his)}
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+        p._trace.published.extend(source=p.source, offset=-1, **cols)
+
+    def _appended(self, parts: list[tuple]) -> None:
+        bt, counts, los, his, order = self._gather(parts, "at")
+        cols = {"msg": self._cat(parts, "msg", los, his),
+                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
+                                          los, his),
+                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                            los, his),
+                "offset": self._offsets(parts, counts, los, his),
+                "t": np.repeat(bt, counts)}
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+        self.producer.cluster.appended.extend(**cols)
+
+    def _acknowledged(self, parts: list[tuple], tracing: bool, done: list) -> None:
+        """The answers of ``parts`` came: offsets and times into the ``BulkSend`` arrays, the
+        idempotent producer's last acknowledged sequence, ``acked`` rows."""
+        p = self.producer
+        bt, counts, los, his, order = self._gather(parts, "resp")
+        t = np.repeat(bt, counts)
         if p.acks == "0":
-            offs = np.full(hi - lo, -1, dtype=np.int64)
+            offs = np.full(len(t), -1, dtype=np.int64)
         else:
-            base = lane.inbound.base[a:b]
-            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
-            if p.idempotent:
-                lane.pq.acked_seq = int(lane.seq[b - 1] + counts[-1] - 1)
-        t = np.repeat(lane.resp[a:b], counts)
-        bulk = lane.bulk
-        idx = feed.idx[lo:hi]
-        bulk.offset[idx] = offs
-        bulk.acked_at[idx] = t
-        bulk.pending -= hi - lo
-        if bulk.pending == 0:
-            done.append(bulk)
-        if rows is not None:
-            rows.append((lane, feed, lo, hi, t, offs))
-
-    def _extend(self, table: Any, parts: list[tuple], kind: str) -> None:
-        """One ``extend`` for all rows of a settle, in time order."""
-        p = self.producer
-        msg = np.concatenate([f.msg[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-        t = np.concatenate([t for *_x, t, _o in parts])
-        part = np.concatenate([np.full(hi - lo, lane.pq.part.index, dtype=np.int32)
-                               for lane, _f, lo, hi, _t, _o in parts])
-        order = np.argsort(t, kind="stable")
-        if kind == "published":
-            ts = np.concatenate([f.t[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-            size = np.concatenate([f.size[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
-                                   for lane, _f, lo, hi, _t, _o in parts])
-            table.extend(msg=msg[order], t=ts[order], source=p.source, channel=chan[order],
-                         size=size[order], partition=part[order], offset=-1)
-            return
-        offs = np.concatenate([o for *_x, o in parts])
-        if kind == "appended":
-            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
-                                   for lane, _f, lo, hi, _t, _o in parts])
-            table.extend(msg=msg[order], channel=chan[order], partition=part[order],
-                         offset=offs[order], t=t[order])
-        else:
-            table.extend(msg=msg[order], t=t[order], partition=part[order],
-                         offset=offs[order])
+            offs = self._offsets(parts, counts, los, his)
+        first = 0
+        for (lane, _a, b), lo, hi in zip(parts, los, his, strict=True):
+            if p.idempotent and p.acks != "0":
+                lane.pq.acked_seq = lane.seq_l[b - 1] + lane.el[b - 1] - lane.sl[b - 1] - 1
+            end = first + hi - lo
+            bulk = lane.bulk
+            idx = lane.feed.idx[lo:hi]
+            bulk.offset[idx] = offs[first:end]
+            bulk.acked_at[idx] = t[first:end]
+            bulk.pending -= hi - lo
+            if bulk.pending == 0:
+                done.append(bulk)
+            first = end
+        if tracing:
+            cols = {"msg": self._cat(parts, "msg", los, his), "t": t,
+                    "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                                los, his),
+                    "offset": offs}
+            if order is not None:
+                cols = {k: v[order] for k, v in cols.items()}
+            p._trace.acked.extend(**cols)
 
 
 def _cut(cuts: list[tuple[float, float]], t: float) -> bool:
