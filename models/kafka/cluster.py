@@ -375,8 +375,7 @@ class Partition(Replication):
                 top = max(bmax[i - s0:j - s0])
             if log.append_staged(epoch, base, bl[j] - lo, b.cs[j] - b.cs[i], top,
                                  b.at_l[j - 1]):
-                b.base[i:j] = sbase[i - s0:j - s0]
-                b.applied = j
+                b.applied = j  # (its base offsets are in the staging: see Inbound.bases)
                 if b.pid >= 0:
                     history = self._producers.get(b.pid)
                     if history is None:
@@ -406,8 +405,8 @@ class Partition(Replication):
             top = float(ts[-1]) if b.sorted else None
         bases = log.append_many(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi], bounds, at,
                                 b.csize[lo:hi + 1], top)
-        b.base[i:j] = bases
-        b.applied = j
+        b.bases()[i:j] = bases
+        b.applied = b.fill = j
         ends = bases + counts
         if b.pid >= 0:
             history = self._producers.get(b.pid)
@@ -441,6 +440,7 @@ class Partition(Replication):
             ts = np.repeat(b.at[i:k], bounds[1:] - bounds[:-1])
         else:
             ts = b.ts[lo:hi]
+        b.bases()  # the bases of the last staging go in before it is replaced
         log.unstage()
         epoch, leo0 = log.stage(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi])
         rel = bounds[:-1] - lo

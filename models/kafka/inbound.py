@@ -35,15 +35,16 @@ class Inbound:
     record columns, arrives at ``at[j]`` (non-decreasing), and becomes visible to consumers (HW)
     at ``hw_at[j]``. ``pid``/``seq`` are the producer id and each batch's base sequence (for the
     leader's idempotence state; ``pid`` -1 without idempotence). ``base[j]`` is filled with the
-    batch's base offset when it is appended; ``applied`` counts batches appended so far.
+    batch's base offset when it is appended (read it through ``bases()``: staged appends fill it
+    in when asked); ``applied`` counts batches appended so far.
     ``at_l``, ``hw_l``, ``bl``, ``cs`` and ``seq_l`` are Python lists of ``at``, ``hw_at``,
     ``bounds``, the bytes before each batch and ``seq`` (scalar look-ups without numpy);
     ``stage`` is the log staging that holds batches ``s0`` on (see "Staging"), or None.
     """
 
-    __slots__ = ("applied", "at", "at_l", "base", "bl", "bounds", "cs", "csize", "hw_at", "hw_l",
-                 "k", "key", "msg", "pid", "seq", "seq_l", "size", "sorted", "stage", "stagings",
-                 "ts")
+    __slots__ = ("applied", "at", "at_l", "base", "bl", "bounds", "cs", "csize", "fill", "hw_at",
+                 "hw_l", "k", "key", "msg", "pid", "seq", "seq_l", "size", "sorted", "stage",
+                 "stagings", "ts")
 
     def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
                  ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
@@ -72,6 +73,15 @@ class Inbound:
         self.cs: list[int] = self.csize[bounds].tolist()
         self.stage: Any = None
         self.stagings = 0
+        self.fill = 0  # base[:fill] is written; batches fill..applied-1 have theirs in stage
+
+    def bases(self) -> np.ndarray:
+        """``base`` with every appended batch's base offset filled in."""
+        if self.fill < self.applied:
+            s0 = self.stage[2]
+            self.base[self.fill:self.applied] = self.stage[3][self.fill - s0:self.applied - s0]
+            self.fill = self.applied
+        return self.base
 
     def next_at(self) -> float:
         """Arrival time of the next batch not yet appended (inf when none)."""

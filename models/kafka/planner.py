@@ -489,7 +489,7 @@ class Planner:
         if p.acks != "all":
             hw = part.log.high_watermark
             for j in range(min(arrived, acked)):
-                base = int(lane.inbound.base[j])
+                base = int(lane.inbound.bases()[j])
                 end = base + int(lane.e[j] - lane.s[j])
                 if end > hw:
                     part._track_unreplicated(base, end, p, _Acked(
@@ -559,7 +559,7 @@ class Planner:
             if at > now:  # still on its way: it arrives through the event path
                 p.sim.call_at(at, p._arrive, request)
                 return
-            results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+            results = [AppendResult(int(lane.inbound.bases()[j]), float(lane.at[j]))
                        for lane, j in refs]
             if p.acks != "all":
                 for b, r in zip(batches, results, strict=True):
@@ -608,7 +608,7 @@ class Planner:
         self.settle(self.env.now)
         for lane, _j in refs:
             lane.pq.part.log  # noqa: B018 - offsets are given at arrival
-        results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+        results = [AppendResult(int(lane.inbound.bases()[j]), float(lane.at[j]))
                    for lane, j in refs]
         self.producer._on_response(request, results)
 
@@ -750,7 +750,7 @@ class Planner:
     def _offsets(parts: list[tuple], counts: np.ndarray, los: list[int],
                  his: list[int]) -> np.ndarray:
         """The offsets the leader gave the records of ``parts`` (their batches arrived)."""
-        bo = [lane.inbound.base[a:b] - lane.s[a:b] for lane, a, b in parts]
+        bo = [lane.inbound.bases()[a:b] - lane.s[a:b] for lane, a, b in parts]
         if len(parts) == 1:
             return np.repeat(bo[0], counts) + np.arange(los[0], his[0])
         n = np.subtract(his, los)
