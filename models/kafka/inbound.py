@@ -48,7 +48,8 @@ class Inbound:
 
     def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
                  ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
-                 seq: np.ndarray, lists: tuple[list, list, list, list] | None = None) -> None:
+                 seq: np.ndarray, lists: tuple[list, list, list, list] | None = None,
+                 csize: np.ndarray | None = None, ts_sorted: bool | None = None) -> None:
         self.at = at
         self.hw_at = hw_at
         self.bounds = bounds
@@ -61,9 +62,13 @@ class Inbound:
         self.k = len(at)
         self.applied = 0
         self.base = np.full(self.k, -1, dtype=np.int64)
-        self.csize = np.zeros(len(size) + 1, dtype=np.int64)  # bytes before each row
-        np.cumsum(size, out=self.csize[1:])
-        self.sorted = bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())  # timestamps in order
+        if csize is None:  # bytes before each row (plus any constant: only differences count)
+            csize = np.zeros(len(size) + 1, dtype=np.int64)
+            np.cumsum(size, out=csize[1:])
+        self.csize = csize
+        if ts_sorted is None:  # timestamps in order
+            ts_sorted = bool(len(ts) < 2 or (ts[1:] >= ts[:-1]).all())
+        self.sorted = ts_sorted
         if lists is None:  # (``lists``: the caller has them as Python lists already)
             lists = (at.tolist(), hw_at.tolist(), bounds.tolist(), seq.tolist())
         self.at_l: list[float] = lists[0]

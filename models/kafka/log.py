@@ -230,8 +230,9 @@ class Log:
         cost is per segment rolled, not per batch. The batches must be valid (``append``'s
         checks: within ``max.message.bytes`` and ``segment.bytes``, keys on compacted topics);
         callers check that beforehand. Values are never null on this path (bulk records).
-        ``csize`` (running byte totals of ``size`` from a leading 0) and ``top`` (the largest
-        timestamp) may be passed when the caller has them already.
+        ``csize`` (running byte totals of ``size`` with one more leading entry, from any start:
+        only differences count) and ``top`` (the largest timestamp) may be passed when the
+        caller has them already.
         """
         k = len(at)
         if k == 0:

@@ -62,6 +62,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -369,16 +370,15 @@ class Planner:
     def _record(self, reqs: list[tuple], cursors: list[_Cursor]) -> None:
         """Turn the planned requests into a window of lanes (the cursors' rows: one lane per
         partition and feed) and hand the leaders their inbound batches."""
-        reqs.sort(key=lambda q: q[0])  # stable: brokers in the sender's order at each instant
+        reqs.sort(key=itemgetter(0))  # stable: brokers in the sender's order at each instant
         w = _Window()
-        w.r = np.array([q[0] for q in reqs])
-        w.brokers = np.array([q[1] for q in reqs], dtype=np.int64)
-        w.dstart = np.array([q[2] for q in reqs], dtype=np.int64)
-        w.resp = np.array([q[4] for q in reqs])
-        w.hop = np.array([q[6] for q in reqs])
-        w.nb = np.array([q[5] for q in reqs], dtype=np.int64)
+        cols = np.array(reqs).T  # (r, broker, drain start, at, resp, batches, hop, number)
+        w.r = cols[0].copy()
+        w.brokers, w.dstart, w.nb, number = cols[[1, 2, 5, 7]].astype(np.int64)
+        w.resp = cols[4].copy()
+        w.hop = cols[6].copy()
         w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
-        w.rank[[q[7] for q in reqs]] = np.arange(len(reqs))
+        w.rank[number] = np.arange(len(reqs))
         w.lanes = []
         pid = self.producer.producer_id
         for c in cursors:
@@ -410,7 +410,8 @@ class Planner:
                 lane.inbound = Inbound(lane.at, lane.hw_at, np.array(bl, dtype=np.int64),
                                        feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
                                        feed.key[lo:hi], pid, lane.seq,
-                                       (list(at), list(hw_at), bl, list(seq)))
+                                       (list(at), list(hw_at), bl, list(seq)),
+                                       feed.cum[lo:hi + 1], True)  # feeds are in time order
                 pq.part.add_inbound(lane.inbound, len(feed.idx) - lo)
                 w.lanes.append(lane)
                 entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
