@@ -372,13 +372,15 @@ class Planner:
         partition and feed) and hand the leaders their inbound batches."""
         reqs.sort(key=itemgetter(0))  # stable: brokers in the sender's order at each instant
         w = _Window()
-        cols = np.array(reqs).T  # (r, broker, drain start, at, resp, batches, hop, number)
-        w.r = cols[0].copy()
-        w.brokers, w.dstart, w.nb, number = cols[[1, 2, 5, 7]].astype(np.int64)
-        w.resp = cols[4].copy()
-        w.hop = cols[6].copy()
+        r, brokers, dstart, _at, resp, nb, hop, number = zip(*reqs, strict=True)
+        w.r = np.array(r)
+        w.brokers = np.array(brokers, dtype=np.int64)
+        w.dstart = np.array(dstart, dtype=np.int64)
+        w.resp = np.array(resp)
+        w.hop = np.array(hop)
+        w.nb = np.array(nb, dtype=np.int64)
         w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
-        w.rank[number] = np.arange(len(reqs))
+        w.rank[np.array(number, dtype=np.int64)] = np.arange(len(reqs))
         w.lanes = []
         pid = self.producer.producer_id
         for c in cursors:
