@@ -381,15 +381,9 @@ class Log:
         staging epoch and the offset the first of them will get. Any other write (``append``,
         ``append_many``, truncation, compaction) or ``unstage`` discards every staged row."""
         n = len(msg)
+        self.reserve(n)
         staged = self._staged
         r = self._n + staged
-        if r + n > len(self._off):
-            live = self._n - self._head
-            cap = len(self._off)
-            if live + staged + n > cap // 2:
-                cap = max(_MIN_CAPACITY, 2 * (live + staged + n))
-            self._rebuild(slice(self._head, r), live + staged, cap, staged)
-            r = self._n + staged
         end = r + n
         base = self.log_end_offset + staged
         self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
@@ -433,14 +427,17 @@ class Log:
         return True
 
     def reserve(self, rows: int) -> None:
-        """Make room for ``rows`` more records past the staged ones in one allocation (a hint
-        from a producer that knows what is coming) rather than by repeated doubling."""
+        """Make room for ``rows`` more records past the staged ones (kept), growing as
+        ``_reallocate`` does: a producer that knows what is coming asks for it all at once
+        rather than a batch at a time."""
         staged = self._staged
         end = self._n + staged
-        if end + rows <= len(self._off):
+        cap = len(self._off)
+        if end + rows <= cap:
             return
         live = end - self._head
-        cap = max(_MIN_CAPACITY, live + rows, 2 * live)
+        if live + rows > cap // 2:
+            cap = max(_MIN_CAPACITY, 2 * (live + rows))
         self._rebuild(slice(self._head, end), live, cap, staged)
 
     def unstage(self) -> None:
