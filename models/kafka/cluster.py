@@ -323,8 +323,10 @@ class Partition(Replication):
         arrival time) and move the HW for those whose HW time has come."""
         now = self._env.now
         log = self._log
-        hw_ok = len(self.isr) >= int(log.config["min.insync.replicas"])
         inbound = self._inbound
+        if len(inbound) == 1 and not self._hw_queue and self._settle_staged(inbound[0], log, now):
+            return
+        hw_ok = len(self.isr) >= int(log.config["min.insync.replicas"])
         if len(inbound) == 1:  # one producer's batches (the common case)
             b = inbound[0]
             i = b.applied
@@ -356,6 +358,54 @@ class Partition(Replication):
                 break
             hwq.popleft()
         self.inbound_changed()
+
+    def _settle_staged(self, b: Inbound, log: Log, now: float) -> bool:
+        """``_settle`` in one go for the usual case of a consumer looking at the partition:
+        one inbound, the batches that arrived staged (in timestamp order, create time) and
+        visible at once (one replica). False, with nothing done, in any other case."""
+        st = b.stage
+        i = b.applied
+        k = b.k
+        if st is None or i >= k or st[0] != log._stage_epoch:
+            return False
+        at_l = b.at_l
+        if at_l[i] > now:
+            return False
+        j = bisect_right(at_l, now, i, k)
+        hw_l = b.hw_l
+        if hw_l[j - 1] > now or self._log_append_time or not b.sorted:
+            return False
+        epoch, leo0, s0, _sbase, bmax = st
+        bl = b.bl
+        lo = bl[i]
+        base = leo0 + lo - bl[s0]
+        if not log.append_staged(epoch, base, bl[j] - lo, b.cs[j] - b.cs[i], bmax[j - 1 - s0],
+                                 at_l[j - 1]):
+            return False
+        b.applied = j
+        if b.pid >= 0:
+            history = self._producers.get(b.pid)
+            if history is None:
+                history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+            seq_l = b.seq_l
+            for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
+                seq = seq_l[q]
+                history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
+        end = base + bl[j] - lo  # the log end offset now
+        if (end > log.high_watermark and len(self.isr) >= int(log.config["min.insync.replicas"])
+                and not self.cluster.replicating):
+            self._set_high_watermark(end)
+        if j < k:  # inbound_changed, for one inbound
+            due = at_l[j]
+            hw = hw_l[j]
+        else:
+            self._inbound = []
+            due = hw = INF
+        self._next_change = min(due, hw)
+        self._next_hw = hw
+        if self._waiter is not None and hw < self._timer_at:
+            self._arm_timer()
+        return True
 
     def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
         """Append batches ``i:j`` of ``b`` (staged when they can be: see ``inbound``)."""
