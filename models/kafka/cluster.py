@@ -384,13 +384,7 @@ class Partition(Replication):
             return False
         b.applied = j
         if b.pid >= 0:
-            history = self._producers.get(b.pid)
-            if history is None:
-                history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
-            seq_l = b.seq_l
-            for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
-                seq = seq_l[q]
-                history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
+            self._remember(b, i, j, base)
         end = base + bl[j] - lo  # the log end offset now
         if (end > log.high_watermark and len(self.isr) >= int(log.config["min.insync.replicas"])
                 and not self.cluster.replicating):
@@ -406,6 +400,19 @@ class Partition(Replication):
         if self._waiter is not None and hw < self._timer_at:
             self._arm_timer()
         return True
+
+    def _remember(self, b: Inbound, i: int, j: int, base: int) -> None:
+        """The leader's producer state for staged batches ``i:j`` of ``b`` (appended from
+        offset ``base``): the last ``NUM_BATCHES_TO_RETAIN`` batches' sequences and offsets."""
+        history = self._producers.get(b.pid)
+        if history is None:
+            history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+        bl = b.bl
+        seq_l = b.seq_l
+        lo = bl[i]
+        for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
+            seq = seq_l[q]
+            history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
 
     def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
         """Append batches ``i:j`` of ``b`` (staged when they can be: see ``inbound``)."""
@@ -427,13 +434,7 @@ class Partition(Replication):
                                  b.at_l[j - 1]):
                 b.applied = j  # (its base offsets are in the staging: see Inbound.bases)
                 if b.pid >= 0:
-                    history = self._producers.get(b.pid)
-                    if history is None:
-                        history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
-                    seq_l = b.seq_l
-                    for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
-                        seq = seq_l[q]
-                        history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
+                    self._remember(b, i, j, base)
                 hw_l = b.hw_l
                 m = j - i if hw_l[j - 1] <= now else bisect_right(hw_l, now, i, j) - i
                 if m and hw_ok:
