@@ -103,3 +103,21 @@ def test_sticky_assign_matches_record_by_record_choices(batch_size, partitions, 
         assert bulk.assign(np.array(sizes, dtype=np.int64)).tolist() == expected
         assert (bulk.partition(), bulk.produced) == (one.partition(), one.produced)
     assert bulk.rng.random() == one.rng.random()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3000), st.integers(1, 8), st.integers(1, 700),
+       st.lists(st.integers(0, 60), min_size=1, max_size=4))
+def test_sticky_assign_of_equal_sizes_matches_record_by_record_choices(batch_size, partitions,
+                                                                       size, calls):
+    # records of one size take a shortcut (a new partition every ceil(batch.size / size))
+    one = StickyPartitioner(partitions, batch_size, np.random.default_rng(3))
+    bulk = StickyPartitioner(partitions, batch_size, np.random.default_rng(3))
+    for n in calls:
+        expected = []
+        for _ in range(n):
+            expected.append(one.partition())
+            one.record(size)
+        assert bulk.assign(np.full(n, size, dtype=np.int64)).tolist() == expected
+        assert (bulk.partition(), bulk.produced) == (one.partition(), one.produced)
+    assert bulk.rng.random() == one.rng.random()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.kafka import KafkaCluster
+from models.kafka import KafkaCluster, planner
 from models.kafka.network import broker_name
 from sim import Simulation
 from sim.faults import Fault, FaultSchedule
@@ -20,12 +20,15 @@ TABLES = {
 
 
 def run(fast, times, sizes, parts, config, *, partitions=3, rf=1, consumer=False,
-        actions=(), until=None, faults=None):
+        actions=(), until=None, faults=None, staging=True, topic_config=None):
     """One run of the workload; ``actions`` are (time, fn(producer, sim)) done mid-run;
-    ``faults`` a function of the cluster giving a ``FaultSchedule``."""
+    ``faults`` a function of the cluster giving a ``FaultSchedule``; ``staging`` False appends
+    inbound batches without staging them in the log."""
     s = Simulation(seed=11)
     k = KafkaCluster(s, brokers=2)
-    k.create_topic("t", partitions=partitions, replication_factor=rf)
+    k.create_topic("t", partitions=partitions, replication_factor=rf, config=topic_config)
+    for part in k.all_partitions():
+        part.staging = staging
     p = k.producer(config)
     p._planner.enabled = fast
     handle = p.produce("t", times, sizes, partitions=parts)
@@ -92,18 +95,46 @@ def arrays(records):
     return times, np.array([r[1] for r in records]), np.array([r[2] for r in records])
 
 
-@settings(max_examples=150, deadline=None)
-@given(workloads)
-def test_fast_path_matches_the_event_path(workload):
+def setup(workload):
+    """A drawn workload's arrays, producer config and replication factor."""
     records, linger, batch_size, in_flight, acks, rf, max_request, idem = workload
     times, sizes, parts = arrays(records)
     config = {"linger.ms": linger, "batch.size": batch_size, "acks": acks,
               "max.in.flight.requests.per.connection": in_flight,
               "max.request.size": max(max_request, int(sizes.max())),
               "enable.idempotence": idem and acks == "all"}
+    return times, sizes, parts, config, rf
+
+
+@settings(max_examples=150, deadline=None)
+@given(workloads)
+def test_fast_path_matches_the_event_path(workload):
+    times, sizes, parts, config, rf = setup(workload)
     fast = run(True, times, sizes, parts, config, rf=rf, consumer=True)
     slow = run(False, times, sizes, parts, config, rf=rf, consumer=True)
     assert_same(fast, slow)
+
+
+@settings(max_examples=100, deadline=None)
+@given(workloads, st.sampled_from([{}, {"segment.bytes": 3000},
+                                   {"message.timestamp.type": "LogAppendTime"}]),
+       st.booleans())
+def test_staged_inbound_appends_match_ordinary_ones(workload, topic_config, two):
+    """The partition's staged appends of inbound batches (``Log.stage``) leave the logs, HWs,
+    offsets and trace exactly as ``Log.append_many`` does, with a consumer looking often, with
+    segment rolls, append-time timestamps, and a second producer's batches interleaving."""
+    times, sizes, parts, config, rf = setup(workload)
+    actions = ()
+    if two:  # another producer's bulk, sent between the first one's records
+        def second(p, s, k):
+            k.producer(config).produce("t", times[::2] + 0.5 * times[-1] + 1e-4, sizes[::2],
+                                       partitions=parts[::2])
+        actions = ((0.0, second),)
+    staged = run(True, times, sizes, parts, config, rf=rf, consumer=True, actions=actions,
+                 topic_config=topic_config)
+    plain = run(True, times, sizes, parts, config, rf=rf, consumer=True, actions=actions,
+                topic_config=topic_config, staging=False)
+    assert_same(staged, plain)
 
 
 @settings(max_examples=100, deadline=None)
@@ -242,3 +273,27 @@ def test_a_sparse_feed_is_not_planned_one_idle_window_at_a_time():
     s.sync()
     assert handle.acked == n and handle.done.triggered
     assert p._planner.active
+
+
+def test_windows_grow_while_undisturbed_and_start_short_again_after_a_produce():
+    # a long feed is planned in few steps; a produce() re-plans from a short window, so little
+    # planned work is thrown away; the results equal the event path's throughout
+    rng = np.random.default_rng(5)
+    times = np.cumsum(rng.exponential(0.002, 1500)) * (1 + np.pi * 1e-7)
+    sizes = rng.integers(1, 900, len(times))
+    parts = rng.integers(0, 3, len(times))
+    config = {"linger.ms": 2, "batch.size": 3000, "acks": "1"}
+    windows = []
+
+    def look(p, s, k):
+        windows.append(p._planner.window)
+
+    def more(p, s, k):
+        p.produce("t", s.now + np.arange(50) * 0.001, np.full(50, 300))
+        windows.append(p._planner.window)
+
+    actions = ((1.0, look), (1.5, more))
+    fast = run(True, times, sizes, parts, config, consumer=True, actions=actions)
+    slow = run(False, times, sizes, parts, config, consumer=True, actions=actions)
+    assert windows[:2] == [planner.MAX_WINDOW, planner.WINDOW]
+    assert_same(fast, slow)

@@ -36,6 +36,7 @@ CPU, disk and request queueing are not modelled. The periodic tasks run forever,
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ from sim.trace import REASON_CODE
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 NUM_BATCHES_TO_RETAIN = 5
 INF = float("inf")
+RESERVE_MAX = 1 << 18  # records a partition's log makes room for at once for inbound batches
 
 TRACE_SCHEMAS: dict[str, dict[str, str]] = {
     # a record written to a partition log (twice for a duplicate of a non-idempotent retry)
@@ -197,6 +199,7 @@ class Partition(Replication):
         self._next_change = INF  # earliest pending arrival or HW move
         self._next_hw = INF  # earliest pending HW move (arrived or not)
         self._timer_at = INF  # wake-up scheduled for a waiting fetch
+        self.staging = True  # stage inbound batches in the log (tests switch it off to compare)
         self._init_replication(replicas)
 
     @property
@@ -272,9 +275,13 @@ class Partition(Replication):
             self._set_high_watermark(offset)
 
     # ---- inbound batches (the producer's fast path) ----------------------------------------
-    def add_inbound(self, batches: Inbound) -> None:
+    def add_inbound(self, batches: Inbound, expect: int = 0) -> None:
         """Batches a producer has sent (or will send) that reach this leader at ``batches.at``;
-        appended then, as ``append`` would, but without an event each (see ``inbound``)."""
+        appended then, as ``append`` would, but without an event each (see ``inbound``).
+        ``expect``: records the producer will send here from these on (the log makes room for
+        up to ``RESERVE_MAX`` of them at once)."""
+        if expect:
+            self._log.reserve(min(expect, RESERVE_MAX))
         self._inbound.append(batches)
         self.inbound_changed()
 
@@ -283,8 +290,8 @@ class Partition(Replication):
         inbound = self._inbound
         if len(inbound) == 1 and inbound[0].applied < inbound[0].k:
             b = inbound[0]
-            due = float(b.at[b.applied])
-            hw = float(b.hw_at[b.applied])
+            due = b.at_l[b.applied]
+            hw = b.hw_l[b.applied]
         else:
             inbound = self._inbound = [b for b in inbound if b.applied < b.k]
             due = min((b.next_at() for b in inbound), default=INF)
@@ -316,14 +323,15 @@ class Partition(Replication):
         arrival time) and move the HW for those whose HW time has come."""
         now = self._env.now
         log = self._log
-        hw_ok = len(self.isr) >= int(log.config["min.insync.replicas"])
         inbound = self._inbound
+        if len(inbound) == 1 and not self._hw_queue and self._settle_staged(inbound[0], log, now):
+            return
+        hw_ok = len(self.isr) >= int(log.config["min.insync.replicas"])
         if len(inbound) == 1:  # one producer's batches (the common case)
             b = inbound[0]
             i = b.applied
-            if i < b.k and b.at[i] <= now:
-                j = i + int(b.at[i:b.k].searchsorted(now, side="right"))
-                self._apply(b, i, j, log, hw_ok, now)
+            if i < b.k and b.at_l[i] <= now:
+                self._apply(b, i, bisect_right(b.at_l, now, i, b.k), log, hw_ok, now)
         while len(inbound) > 1:
             live = [b for b in self._inbound if b.applied < b.k]
             if not live:
@@ -335,8 +343,8 @@ class Partition(Replication):
             other = min((b.next_at() for b in live if b is not first), default=INF)
             i = first.applied
             # its batches up to the next batch of another producer (ties: list order)
-            j = i + int(np.searchsorted(first.at[i:first.k], min(now, other), side="right"))
-            self._apply(first, i, j, log, hw_ok, now)
+            self._apply(first, i, bisect_right(first.at_l, min(now, other), i, first.k), log,
+                        hw_ok, now)
         hwq = self._hw_queue
         while hwq:
             head = hwq[0]
@@ -351,7 +359,91 @@ class Partition(Replication):
             hwq.popleft()
         self.inbound_changed()
 
+    def _settle_staged(self, b: Inbound, log: Log, now: float) -> bool:
+        """``_settle`` in one go for the usual case of a consumer looking at the partition:
+        one inbound, the batches that arrived staged (in timestamp order, create time) and
+        visible at once (one replica). False, with nothing done, in any other case."""
+        st = b.stage
+        i = b.applied
+        k = b.k
+        if st is None or i >= k or st[0] != log._stage_epoch:
+            return False
+        at_l = b.at_l
+        if at_l[i] > now:
+            return False
+        j = bisect_right(at_l, now, i, k)
+        hw_l = b.hw_l
+        if hw_l[j - 1] > now or self._log_append_time or not b.sorted:
+            return False
+        epoch, leo0, s0, _sbase, bmax = st
+        bl = b.bl
+        lo = bl[i]
+        base = leo0 + lo - bl[s0]
+        if not log.append_staged(epoch, base, bl[j] - lo, b.cs[j] - b.cs[i], bmax[j - 1 - s0],
+                                 at_l[j - 1]):
+            return False
+        b.applied = j
+        if b.pid >= 0:
+            self._remember(b, i, j, base)
+        end = base + bl[j] - lo  # the log end offset now
+        if (end > log.high_watermark and len(self.isr) >= int(log.config["min.insync.replicas"])
+                and not self.cluster.replicating):
+            self._set_high_watermark(end)
+        if j < k:  # inbound_changed, for one inbound
+            due = at_l[j]
+            hw = hw_l[j]
+        else:
+            self._inbound = []
+            due = hw = INF
+        self._next_change = min(due, hw)
+        self._next_hw = hw
+        if self._waiter is not None and hw < self._timer_at:
+            self._arm_timer()
+        return True
+
+    def _remember(self, b: Inbound, i: int, j: int, base: int) -> None:
+        """The leader's producer state for staged batches ``i:j`` of ``b`` (appended from
+        offset ``base``): the last ``NUM_BATCHES_TO_RETAIN`` batches' sequences and offsets."""
+        history = self._producers.get(b.pid)
+        if history is None:
+            history = self._producers[b.pid] = deque(maxlen=NUM_BATCHES_TO_RETAIN)
+        bl = b.bl
+        seq_l = b.seq_l
+        lo = bl[i]
+        for q in range(max(i, j - NUM_BATCHES_TO_RETAIN), j):
+            seq = seq_l[q]
+            history.append((seq, seq + bl[q + 1] - bl[q] - 1, base + bl[q] - lo))
+
     def _apply(self, b: Inbound, i: int, j: int, log: Log, hw_ok: bool, now: float) -> None:
+        """Append batches ``i:j`` of ``b`` (staged when they can be: see ``inbound``)."""
+        st = b.stage
+        if (st is not None and st[0] == log._stage_epoch
+                and st[1] + b.bl[i] - b.bl[st[2]] == log.log_end_offset) \
+                or (self.staging and self._stage(b, i, j, log)):
+            epoch, leo0, s0, sbase, bmax = b.stage
+            bl = b.bl
+            lo = bl[i]
+            base = leo0 + lo - bl[s0]
+            if self._log_append_time:
+                top = b.at_l[j - 1]
+            elif b.sorted:
+                top = bmax[j - 1 - s0]
+            else:
+                top = max(bmax[i - s0:j - s0])
+            if log.append_staged(epoch, base, bl[j] - lo, b.cs[j] - b.cs[i], top,
+                                 b.at_l[j - 1]):
+                b.applied = j  # (its base offsets are in the staging: see Inbound.bases)
+                if b.pid >= 0:
+                    self._remember(b, i, j, base)
+                hw_l = b.hw_l
+                m = j - i if hw_l[j - 1] <= now else bisect_right(hw_l, now, i, j) - i
+                if m and hw_ok:
+                    self._raise_hw(log, base + bl[i + m] - lo)
+                if m < j - i:
+                    bases = sbase[i - s0:j - s0]
+                    ends = bases + (b.bounds[i + 1:j + 1] - b.bounds[i:j])
+                    self._hw_queue.append([b.hw_at[i + m:j].copy(), ends[m:].copy(), 0])
+                return
         bounds = b.bounds[i:j + 1]
         lo, hi = int(bounds[0]), int(bounds[-1])
         at = b.at[i:j]
@@ -364,8 +456,8 @@ class Partition(Replication):
             top = float(ts[-1]) if b.sorted else None
         bases = log.append_many(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi], bounds, at,
                                 b.csize[lo:hi + 1], top)
-        b.base[i:j] = bases
-        b.applied = j
+        b.bases()[i:j] = bases
+        b.applied = b.fill = j
         ends = bases + counts
         if b.pid >= 0:
             history = self._producers.get(b.pid)
@@ -381,6 +473,32 @@ class Partition(Replication):
             self._raise_hw(log, int(ends[m - 1]))
         if m < j - i:
             self._hw_queue.append([hw_at[m:].copy(), ends[m:].copy(), 0])
+
+    def _stage(self, b: Inbound, i: int, j: int, log: Log) -> bool:
+        """Stage batches ``i`` on of ``b`` in the log (about to append ``i:j``) when it pays
+        and is safe: at least two batches would be left for later applies, nothing else can
+        arrive before its last batch, and it was not staged twice already."""
+        k = b.k
+        if b.stagings >= 2 or k - j < 2:
+            return False  # appended at once: as cheap the ordinary way
+        last = b.at_l[k - 1]
+        for c in self._inbound:
+            if c is not b and c.applied < c.k and c.at_l[c.applied] <= last:
+                return False
+        bounds = b.bounds[i:k + 1]
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if self._log_append_time:
+            ts = np.repeat(b.at[i:k], bounds[1:] - bounds[:-1])
+        else:
+            ts = b.ts[lo:hi]
+        b.bases()  # the bases of the last staging go in before it is replaced
+        log.unstage()
+        epoch, leo0 = log.stage(b.msg[lo:hi], ts, b.size[lo:hi], b.key[lo:hi])
+        rel = bounds[:-1] - lo
+        bmax = None if self._log_append_time else np.maximum.reduceat(ts, rel).tolist()
+        b.stage = (epoch, leo0, i, rel + leo0, bmax)
+        b.stagings += 1
+        return True
 
     # ---- broker side: produce --------------------------------------------------------------
     def append(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,

@@ -25,6 +25,11 @@ Kafka behaviour reproduced (``shared/reference/kafka.md`` §1):
   segment is never deleted; if every segment goes, a new empty active segment is rolled first;
   the log start offset becomes the next remaining segment's base offset.
 
+Staging (the producer's fast path, ``models.kafka.inbound``): records known in advance can be
+written into the rows past the log end (``stage``) and appended later by moving counters
+(``append_staged``), with the offsets, segment statistics and roll decisions ``append_many``
+would give them. Any other write discards the staged rows.
+
 Not modelled: indexes, the file deletion delay (``file.delete.delay.ms``), log recovery, the
 ``DeleteRecords`` API, tiered storage, transactions and producer-state snapshots, per-record and
 per-batch header bytes (a record's size is what the producer said it was).
@@ -91,6 +96,8 @@ class Log:
         self._empty: tuple[np.ndarray, ...] | None = None  # read()'s empty columns
         self._head = 0  # first live row
         self._n = 0  # end of live rows
+        self._staged = 0  # rows past ``_n`` written ahead by ``stage`` (see "Staging")
+        self._stage_epoch = 0  # bumped whenever staged rows are discarded
         self.segments: list[Segment] = [self._new_segment(0, now)]
         self.log_start_offset = 0
         self.log_end_offset = 0
@@ -174,6 +181,7 @@ class Log:
             raise RecordBatchTooLargeError(
                 f"The batch of {batch_bytes} bytes is larger than segment.bytes "
                 f"({self.segment_bytes}) of {self.name}.")
+        self.unstage()  # this batch takes the rows staged records were written to
         max_ts = float(timestamp.max())
         seg = self.segments[-1]
         if seg.nbytes > self.segment_bytes - batch_bytes or (
@@ -222,12 +230,14 @@ class Log:
         cost is per segment rolled, not per batch. The batches must be valid (``append``'s
         checks: within ``max.message.bytes`` and ``segment.bytes``, keys on compacted topics);
         callers check that beforehand. Values are never null on this path (bulk records).
-        ``csize`` (running byte totals of ``size`` from a leading 0) and ``top`` (the largest
-        timestamp) may be passed when the caller has them already.
+        ``csize`` (running byte totals of ``size`` with one more leading entry, from any start:
+        only differences count) and ``top`` (the largest timestamp) may be passed when the
+        caller has them already.
         """
         k = len(at)
         if k == 0:
             return np.empty(0, dtype=np.int64)
+        self.unstage()
         b0 = int(bounds[0])
         if b0:
             bounds = bounds - b0
@@ -341,8 +351,12 @@ class Log:
             cap = max(_MIN_CAPACITY, 2 * (live + extra))
         self._rebuild(slice(self._head, self._n), live, cap)
 
-    def _rebuild(self, rows: slice | np.ndarray, k: int, cap: int) -> None:
-        """Replace the columns by new arrays holding the ``k`` ``rows`` (in order) from row 0."""
+    def _rebuild(self, rows: slice | np.ndarray, k: int, cap: int, staged: int = 0) -> None:
+        """Replace the columns by new arrays holding the ``k`` ``rows`` (in order) from row 0;
+        the last ``staged`` of them are staged rows (kept staged); without, staging is
+        discarded."""
+        if not staged:
+            self.unstage()
         for attr, dtype in _COLUMNS:
             old = getattr(self, attr)
             new = np.empty(cap, dtype=dtype)
@@ -356,7 +370,80 @@ class Log:
         np.cumsum(self._size[:k], out=cum[1:k + 1])
         self._cum = cum
         self._head = 0
-        self._n = k
+        self._n = k - staged
+
+    # ---- staging (the producer's fast path) -----------------------------------------------
+    def stage(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
+              key: np.ndarray) -> tuple[int, int]:
+        """Write records that will be appended later (after any staged already) into the rows
+        past the log end, offsets and byte totals included, so that appending them
+        (``append_staged``) only moves counters. Nothing is visible until then. Returns the
+        staging epoch and the offset the first of them will get. Any other write (``append``,
+        ``append_many``, truncation, compaction) or ``unstage`` discards every staged row."""
+        n = len(msg)
+        self.reserve(n)
+        staged = self._staged
+        r = self._n + staged
+        end = r + n
+        base = self.log_end_offset + staged
+        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
+            else np.arange(base, base + n)
+        self._msg[r:end] = msg
+        self._ts[r:end] = timestamp
+        self._size[r:end] = size
+        self._key[r:end] = key
+        self._null[r:end] = False
+        cum = self._cum[r + 1:end + 1]
+        np.cumsum(size, out=cum)
+        cum += self._cum[r]
+        if self._horizon is not None:
+            self._horizon[r:end] = np.inf
+        self._staged = staged + n
+        return self._stage_epoch, base
+
+    def append_staged(self, epoch: int, base: int, n: int, nbytes: int, top: float,
+                      at: float) -> bool:
+        """Append the next ``n`` staged records (``nbytes`` bytes, largest timestamp ``top``)
+        as batches whose last one is appended at ``at`` — what ``append_many`` would do with
+        them when no batch rolls the segment (its fast case, the same test). False, with
+        nothing changed, when that is not so, or when the staging of ``epoch`` starting at
+        offset ``base`` is gone: the caller then appends them with ``append_many``."""
+        if epoch != self._stage_epoch or base != self.log_end_offset or n > self._staged:
+            return False
+        seg = self.segments[-1]
+        rts = seg.roll_timestamp
+        if (seg.nbytes + nbytes > self.segment_bytes or rts is None or rts < 0
+                or top - rts > self.segment_s - seg.jitter):
+            return False
+        seg.nbytes += nbytes
+        seg.count += n
+        if top > seg.max_timestamp:
+            seg.max_timestamp = top
+        seg.last_modified = at
+        self._n += n
+        self._staged -= n
+        self.size_bytes += nbytes
+        self.log_end_offset = base + n
+        return True
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` more records past the staged ones (kept), growing as
+        ``_reallocate`` does: a producer that knows what is coming asks for it all at once
+        rather than a batch at a time."""
+        staged = self._staged
+        end = self._n + staged
+        cap = len(self._off)
+        if end + rows <= cap:
+            return
+        live = end - self._head
+        if live + rows > cap // 2:
+            cap = max(_MIN_CAPACITY, 2 * (live + rows))
+        self._rebuild(slice(self._head, end), live, cap, staged)
+
+    def unstage(self) -> None:
+        """Discard the staged rows (they stay unused past the log end)."""
+        self._staged = 0
+        self._stage_epoch += 1
 
     # ---- read ----------------------------------------------------------------------------
     def read(self, offset: int, max_bytes: int | None = None, max_records: int | None = None,

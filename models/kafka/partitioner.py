@@ -138,7 +138,9 @@ class StickyPartitioner:
 
     def assign(self, sizes: np.ndarray) -> np.ndarray:
         """Partitions of consecutive null-key records of ``sizes`` bytes: the same choices (and
-        random draws, taken in one call) as ``partition()``/``record()`` record by record."""
+        random draws, taken in one call) as ``partition()``/``record()`` record by record.
+        Records all of one size switch every ``ceil(batch.size / size)`` records, computed
+        without a walk over the switch points."""
         n = len(sizes)
         out = np.empty(n, dtype=np.int32)
         if n == 0:
@@ -150,6 +152,18 @@ class StickyPartitioner:
         if end >= n:  # still below batch.size after the last record: stay
             out[:] = first
             self.produced += int(cum[-1])
+            return out
+        size = int(sizes[0])
+        if size > 0 and int(sizes.min()) == size == int(sizes.max()):
+            # records of one size (workloads often are): a new partition every ``step`` records
+            step = max(1, -(-self.batch_size // size))
+            count = (n - 1 - end) // step + 1
+            draws = self.rng.integers(self.partitions, size=count).astype(np.int32)
+            out[:end + 1] = first
+            out[end + 1:] = np.repeat(draws, step)[:n - end - 1]
+            last = end + (count - 1) * step
+            self.current = int(draws[-1])
+            self.produced = (n - 1 - last) * size
             return out
         before = cum - sizes  # bytes before each record
         reach = np.searchsorted(cum, before + self.batch_size, side="left").tolist()

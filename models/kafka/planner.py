@@ -46,10 +46,11 @@ path give the same batches, requests, offsets and ack times, the same log, and t
 rows. Two differences, both invisible to the simulated system: the trace rows of one instant
 may be in another order (rows are written in time order, a window at a time), and the trace and
 ``BulkSend`` arrays are brought up to date when the producer settles — every planning window
-(``WINDOW`` simulated seconds), when a bulk completes, on a hand-over, and at ``sim.sync()``
-(``sim.run`` does it) — not at each answer. Times equal the event path's up to the last bit of
-float rounding of simpy's relative timeouts; a record sent within that rounding of a drain can
-fall in another batch.
+(``WINDOW`` simulated seconds after a start or ``produce()``, doubling each step up to
+``MAX_WINDOW``: a re-plan wastes little, a long feed is planned in few steps), when a bulk
+completes, on a hand-over, and at ``sim.sync()`` (``sim.run`` does it) — not at each answer.
+Times equal the event path's up to the last bit of float rounding of simpy's relative timeouts;
+a record sent within that rounding of a drain can fall in another batch.
 
 Not modelled beyond the event path: same-instant ties between a request and another producer's
 request or a ``produce()`` call (the event path orders them by simpy's event order; here
@@ -60,6 +61,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -68,13 +71,15 @@ from models.kafka.batches import Feed, ProducerBatch
 from models.kafka.inbound import Inbound
 
 INF = float("inf")
-WINDOW = 0.05  # simulated seconds of sends planned per step
+WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
+MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
 
 
-def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple[list, list, list, list]:
-    """Per-record tables of a feed as Python lists (built once, cached on the feed): send
-    times; ``fit[k]``, the end of a batch that starts at record ``k`` (``Feed.cut``);
-    ``ready[k]``, when that batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``."""
+def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
+    """Per-record tables of a feed (built once, cached on the feed): send times; ``fit[k]``,
+    the end of a batch that starts at record ``k`` (``Feed.cut``); ``ready[k]``, when that
+    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``. numpy arrays, read a
+    scalar at a time with ``.item`` (only batch starts and ends are looked at)."""
     if feed.plan is None:
         t = feed.t
         cum = feed.cum
@@ -88,15 +93,16 @@ def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple[list, list,
         closing = ~exact & (fit < n)
         full_at[closing] = t[fit[closing]]
         ready = np.minimum(t + linger, full_at)
-        feed.plan = (t.tolist(), fit.tolist(), ready.tolist(), cum.tolist())
+        feed.plan = (t, fit, ready, cum)
     return feed.plan
 
 
 class _Cursor:
-    """The planner's position in one partition queue: its head feed's tables and next batch."""
+    """The planner's position in one partition queue: its head feed's tables and next batch
+    (``h``: send time of its first unsent record; ``rt``: when that batch is ready)."""
 
-    __slots__ = ("cum", "feed", "fi", "fit", "hwd", "maxb", "n", "needkey", "ok", "pos", "pq",
-                 "ready", "rt", "t")
+    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey", "ok",
+                 "pos", "pq", "readyi", "rows", "rt", "t", "ti")
 
     def __init__(self, pq: Any, planner: Planner) -> None:
         self.pq = pq
@@ -112,36 +118,46 @@ class _Cursor:
         self.fi = -1
         self.n = 0
         self.rt = INF
+        self.feed = None
+        self.rows: list[tuple] = []  # the batches planned from the current feed
+        self.lanes: list[tuple] = []  # (feed, rows) of the feeds planned to their end
         self._load(planner)
 
     def _load(self, planner: Planner) -> None:
         """Move to the next feed with unsent records (``rt`` = INF when there is none)."""
         feeds = self.pq.feeds
         p = planner.producer
+        if self.rows:
+            self.lanes.append((self.feed, self.rows))
+            self.rows = []
         while True:
             self.fi += 1
             if self.fi >= len(feeds):
                 self.feed = None
                 self.n = 0
                 self.pos = 0
-                self.rt = INF
+                self.rt = self.h = INF
                 return
             feed = feeds[self.fi]
             if feed.pos < len(feed.idx):
                 break
         self.feed = feed
-        self.t, self.fit, self.ready, self.cum = feed_tables(feed, p.linger, p.batch_size)
-        self.n = len(self.t)
-        self.pos = feed.pos
-        self.rt = self.ready[self.pos]
+        t, fit, ready, cum = feed_tables(feed, p.linger, p.batch_size)
+        self.t = t
+        self.ti, self.fiti, self.readyi, self.cumi = t.item, fit.item, ready.item, cum.item
+        self.n = len(t)
+        self.pos = pos = feed.pos
+        self.rt = self.readyi(pos)
+        self.h = self.ti(pos)
 
 
 class _Lane:
     """The batches one window planned for one partition from one feed, in send order, with
     the settling cursors (published / appended / acknowledged rows written so far)."""
 
-    __slots__ = ("at", "bulk", "e", "feed", "handed", "hw_at", "inbound", "k", "nack", "napp",
-                 "npub", "pq", "q", "r", "resp", "s", "seq")
+    __slots__ = ("at", "atl", "bulk", "cnt", "e", "el", "feed", "g", "handed", "hw_at",
+                 "inbound", "k", "nack", "napp", "npub", "pq", "r", "resp", "rl", "rmax", "s",
+                 "seq", "seq_l", "sl")
 
     def __init__(self, pq: Any, feed: Feed) -> None:
         self.pq = pq
@@ -155,11 +171,7 @@ class _Window:
     """The requests of one planning step (send times, brokers, drain starts, hops, answers,
     batch counts) and their lanes."""
 
-    __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "resp")
-
-
-def _counts(lane: _Lane, a: int, b: int) -> np.ndarray:
-    return lane.e[a:b] - lane.s[a:b]
+    __slots__ = ("brokers", "dstart", "hop", "lanes", "nb", "r", "rank", "resp")
 
 
 class Planner:
@@ -173,6 +185,7 @@ class Planner:
         self.windows: deque[_Window] = deque()
         self.infl: dict[int, deque[float]] = {}
         self.epoch = 0
+        self.window = WINDOW  # the next step's length
         self._planned: dict[int, list] = {}  # id(bulk) -> [bulk, records planned, last answer]
 
     # ---- mode changes --------------------------------------------------------------------
@@ -196,6 +209,7 @@ class Planner:
         now = self.env.now
         self.active = True
         self.epoch += 1
+        self.window = WINDOW
         self.infl = {b: deque() for b in self.producer._by_broker}
         if not self._plan(now, first=True):
             self.active = False
@@ -203,6 +217,7 @@ class Planner:
     def replan(self) -> None:
         """Records were added (another ``produce()``, after ``revoke(now)``): plan from now."""
         self.epoch += 1
+        self.window = WINDOW
         self._plan(self.env.now)
 
     def leave(self) -> None:
@@ -224,31 +239,33 @@ class Planner:
 
     # ---- planning ------------------------------------------------------------------------
     def _plan(self, now: float, first: bool = False) -> bool:
-        """Plan the requests of ``(now, now + WINDOW]``; schedule the next step. False when
+        """Plan the requests of ``(now, now + window]``; schedule the next step. False when
         not even the first request could be planned (the event path keeps the producer)."""
         p = self.producer
-        horizon = now + WINDOW
+        horizon = now + self.window
         stop = INF
         reqs: list[tuple] = []
         nxt = INF  # the earliest ready time of a batch not planned yet
+        cursors: list[_Cursor] = []
         for broker, pqs in p._by_broker.items():
             if broker < 0 or not pqs:
                 continue  # no leader known, or its partitions moved to other leaders
             curs = [_Cursor(pq, self) for pq in pqs]
+            cursors += curs
             x = self._plan_broker(broker, curs, now, horizon, reqs)
             stop = min(stop, x)
             nxt = min(nxt, min(c.rt for c in curs))
         if first and not reqs and stop <= now:
             return False
         if reqs:
-            self._record(reqs)
+            self._record(reqs, cursors)
         epoch = self.epoch
         if stop < INF:
             p.sim.call_at(stop, self._handover, epoch)
         elif nxt < INF:
             # the next step: at the horizon, or (sparse feeds) half a window before the next
             # batch is ready, rather than one idle step per window until then
-            p.sim.call_at(max(horizon, nxt - 0.5 * WINDOW), self._tick, epoch)
+            p.sim.call_at(max(horizon, nxt - 0.5 * self.window), self._tick, epoch)
         return True
 
     def _plan_broker(self, broker: int, curs: list[_Cursor], now: float, horizon: float,
@@ -267,114 +284,140 @@ class Planner:
         all_acks = p.acks == "all"
         infl = self.infl.setdefault(broker, deque())
         drain = p._drain_index
+        d = drain.get(broker, 0)  # the drain index (written back when requests were planned)
         idem = p.idempotent
         last = now  # the sender's clock: a batch that became ready while it waited goes now
-        while True:
-            r = min(c.rt for c in curs)
-            if r == INF:
-                return INF
-            if r < last:
-                r = last
-            if r > horizon:
-                return INF
-            if not acks0:
-                while infl and infl[0] <= r:
-                    infl.popleft()
-                if len(infl) >= limit:
-                    s = infl[0]
-                    if s > horizon:
-                        return INF
-                    infl.popleft()
-                    while infl and infl[0] <= s:
+        # kept up to date: each cursor's ready time (the next request is at min(rts)) and the
+        # send time of its first unsent record (it joins a request sent from then on)
+        rts = [c.rt for c in curs]
+        hs = [c.h for c in curs]
+        order = [i % n for i in range(2 * n)]  # a drain visits curs[order[start:start + n]]
+        nreq = nbat = 0
+        try:
+            while True:
+                r = min(rts)
+                if r == INF:
+                    return INF
+                if r < last:
+                    r = last
+                if r > horizon:
+                    return INF
+                if not acks0:
+                    while infl and infl[0] <= r:
                         infl.popleft()
-                    r = s
-            start = drain.get(broker, 0) % n
-            got = []
-            size = 0
-            delay = 0.0
-            for i in range(n):
-                c = curs[(start + i) % n]
-                pos = c.pos
-                if pos >= c.n or c.t[pos] > r:
-                    continue
-                end = bisect_right(c.t, r, pos, c.fit[pos])
-                nb = c.cum[end] - c.cum[pos]
-                if got and size + nb > max_req:
-                    break  # max.request.size: it waits for the next request
-                if (not c.ok or nb > c.maxb or r >= c.t[pos] + expiry
-                        or (c.needkey and bool((c.feed.key[pos:end] < 0).any()))):
-                    return min(r, c.t[pos] + expiry)
-                got.append((c, pos, end))
-                size += nb
-                if all_acks and c.hwd > delay:
-                    delay = c.hwd
-            at = r + lat
-            hop = at + delay if delay > 0 else at
-            resp = r if acks0 else hop + lat
-            if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
-                return r
-            drain[broker] = start + 1
-            batches = []
-            for c, pos, end in got:
-                seq = -1
-                if idem:
-                    seq = c.pq.next_seq
-                    c.pq.next_seq += end - pos
-                batches.append((c.pq, c.feed, pos, end, seq, at + c.hwd))
-                c.feed.pos = end
-                c.pos = end
-                if end < c.n:
-                    c.rt = c.ready[end]
-                else:
-                    c._load(self)
-            out.append((r, broker, start, at, resp, batches, hop))
-            last = r
-            p.requests_sent += 1
-            p.batches_sent += len(batches)
-            if not acks0:
-                infl.append(resp)
+                    if len(infl) >= limit:
+                        s = infl[0]
+                        if s > horizon:
+                            return INF
+                        infl.popleft()
+                        while infl and infl[0] <= s:
+                            infl.popleft()
+                        r = s
+                start = d % n
+                got = []
+                size = 0
+                delay = 0.0
+                for ci in [ci for ci in order[start:start + n] if hs[ci] <= r]:
+                    c = curs[ci]
+                    pos = c.pos
+                    f = c.fiti(pos)
+                    end = f if c.ti(f - 1) <= r else bisect_right(c.t, r, pos, f)
+                    nb = c.cumi(end) - c.cumi(pos)
+                    if got and size + nb > max_req:
+                        break  # max.request.size: it waits for the next request
+                    if (not c.ok or nb > c.maxb or r >= c.h + expiry
+                            or (c.needkey and bool((c.feed.key[pos:end] < 0).any()))):
+                        return min(r, c.h + expiry)
+                    got.append((c, pos, end, ci))
+                    size += nb
+                    if all_acks and c.hwd > delay:
+                        delay = c.hwd
+                at = r + lat
+                hop = at + delay if delay > 0 else at
+                resp = r if acks0 else hop + lat
+                if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
+                    return r
+                d = start + 1
+                g = len(out)  # the request's number (its index before _record sorts them)
+                for c, pos, end, ci in got:
+                    seq = -1
+                    if idem:
+                        pq = c.pq
+                        seq = pq.next_seq
+                        pq.next_seq = seq + end - pos
+                    c.rows.append((g, r, at, resp, pos, end, seq, at + c.hwd))
+                    c.feed.pos = end
+                    c.pos = end
+                    if end < c.n:
+                        c.rt = c.readyi(end)
+                        c.h = c.ti(end)
+                    else:
+                        c._load(self)
+                    rts[ci] = c.rt
+                    hs[ci] = c.h
+                out.append((r, broker, start, at, resp, len(got), hop, g))
+                last = r
+                nreq += 1
+                nbat += len(got)
+                if not acks0:
+                    infl.append(resp)
+        finally:
+            if nreq:
+                drain[broker] = d
+            p.requests_sent += nreq
+            p.batches_sent += nbat
 
-    def _record(self, reqs: list[tuple]) -> None:
-        """Turn the planned requests into a window of lanes and hand the leaders their
-        inbound batches."""
-        reqs.sort(key=lambda q: q[0])  # stable: brokers in the sender's order at each instant
+    def _record(self, reqs: list[tuple], cursors: list[_Cursor]) -> None:
+        """Turn the planned requests into a window of lanes (the cursors' rows: one lane per
+        partition and feed) and hand the leaders their inbound batches."""
+        reqs.sort(key=itemgetter(0))  # stable: brokers in the sender's order at each instant
         w = _Window()
-        w.r = np.array([q[0] for q in reqs])
-        w.brokers = np.array([q[1] for q in reqs], dtype=np.int64)
-        w.dstart = np.array([q[2] for q in reqs], dtype=np.int64)
-        w.resp = np.array([q[4] for q in reqs])
-        w.hop = np.array([q[6] for q in reqs])
-        w.nb = np.array([len(q[5]) for q in reqs], dtype=np.int64)
-        lanes: dict[tuple[int, int], list] = {}
-        for qi, (r, _b, _d, at, resp, batches, _h) in enumerate(reqs):
-            for pq, feed, s, e, seq, hw_at in batches:
-                key = (id(pq), id(feed))
-                rows = lanes.get(key)
-                if rows is None:
-                    rows = lanes[key] = [pq, feed, []]
-                rows[2].append((qi, r, at, resp, s, e, seq, hw_at))
+        r, brokers, dstart, _at, resp, nb, hop, number = zip(*reqs, strict=True)
+        w.r = np.array(r)
+        w.brokers = np.array(brokers, dtype=np.int64)
+        w.dstart = np.array(dstart, dtype=np.int64)
+        w.resp = np.array(resp)
+        w.hop = np.array(hop)
+        w.nb = np.array(nb, dtype=np.int64)
+        w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
+        w.rank[np.array(number, dtype=np.int64)] = np.arange(len(reqs))
         w.lanes = []
         pid = self.producer.producer_id
-        for pq, feed, rows in lanes.values():
-            lane = _Lane(pq, feed)
-            cols = list(zip(*rows, strict=True))
-            lane.q = np.array(cols[0], dtype=np.int64)
-            lane.r = np.array(cols[1])
-            lane.at = np.array(cols[2])
-            lane.resp = np.array(cols[3])
-            lane.s = np.array(cols[4], dtype=np.int64)
-            lane.e = np.array(cols[5], dtype=np.int64)
-            lane.seq = np.array(cols[6], dtype=np.int64)
-            lane.hw_at = np.array(cols[7])
-            lane.k = len(lane.q)
-            lo, hi = int(lane.s[0]), int(lane.e[-1])
-            bounds = np.append(lane.s, hi) - lo
-            lane.inbound = Inbound(lane.at, lane.hw_at, bounds, feed.msg[lo:hi], feed.t[lo:hi],
-                                   feed.size[lo:hi], feed.key[lo:hi], pid, lane.seq)
-            pq.part.add_inbound(lane.inbound)
-            w.lanes.append(lane)
-            entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
-            entry[1] += hi - lo
+        for c in cursors:
+            if c.rows:
+                c.lanes.append((c.feed, c.rows))
+            pq = c.pq
+            for feed, rows in c.lanes:
+                lane = _Lane(pq, feed)
+                g, r, at, resp, s, e, seq, hw_at = zip(*rows, strict=True)
+                lane.g = g
+                lane.r = np.array(r)
+                lane.at = np.array(at)
+                lane.resp = np.array(resp)
+                lane.s = np.array(s, dtype=np.int64)
+                lane.e = np.array(e, dtype=np.int64)
+                lane.seq = np.array(seq, dtype=np.int64)
+                lane.hw_at = np.array(hw_at)
+                lane.cnt = lane.e - lane.s
+                lane.rl = r
+                lane.atl = at
+                lane.sl = s
+                lane.el = e
+                lane.seq_l = seq
+                lane.rmax = list(accumulate(resp, max))
+                lane.k = len(g)
+                lo, hi = s[0], e[-1]
+                bl = [x - lo for x in s]
+                bl.append(hi - lo)
+                lane.inbound = Inbound(lane.at, lane.hw_at, np.array(bl, dtype=np.int64),
+                                       feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
+                                       feed.key[lo:hi], pid, lane.seq,
+                                       (list(at), list(hw_at), bl, list(seq)),
+                                       feed.cum[lo:hi + 1], True)  # feeds are in time order
+                pq.part.add_inbound(lane.inbound, len(feed.idx) - lo)
+                w.lanes.append(lane)
+                entry = self._planned.setdefault(id(lane.bulk), [lane.bulk, 0, False])
+                entry[1] += hi - lo
         self.windows.append(w)
         for entry in self._planned.values():
             bulk, planned, scheduled = entry
@@ -391,6 +434,7 @@ class Planner:
             return
         now = self.env.now
         self.settle(now)
+        self.window = min(2.0 * self.window, MAX_WINDOW)
         self._plan(now)
 
     def _handover(self, epoch: int) -> None:
@@ -421,10 +465,10 @@ class Planner:
                 lane.handed = True
                 acked = lane.nack
                 for j in range(lane.nack, lane.k):
-                    pending.setdefault(int(lane.q[j]), []).append((lane, j))
+                    pending.setdefault(int(w.rank[lane.g[j]]), []).append((lane, j))
                 lane.nack = lane.k
                 if faults:
-                    self._for_faults(lane, x, acked, travelling)
+                    self._for_faults(lane, x, acked, travelling, w.rank)
             for qi in sorted(pending):
                 self._materialise(w, qi, pending[qi], link, faults)
             for qi in sorted(travelling):
@@ -435,7 +479,8 @@ class Planner:
             p._refresh(pq)
         p._wake()
 
-    def _for_faults(self, lane: _Lane, x: float, acked: int, travelling: dict) -> None:
+    def _for_faults(self, lane: _Lane, x: float, acked: int, travelling: dict,
+                    rank: np.ndarray) -> None:
         """``leave_for_faults`` for one lane: batches not yet arrived leave the inbound (the
         event path brings them); appended ones above the HW that were already acknowledged
         (``acks`` 0 or 1) are remembered for loss tracing."""
@@ -447,7 +492,7 @@ class Planner:
         if p.acks != "all":
             hw = part.log.high_watermark
             for j in range(min(arrived, acked)):
-                base = int(lane.inbound.base[j])
+                base = int(lane.inbound.bases()[j])
                 end = base + int(lane.e[j] - lane.s[j])
                 if end > hw:
                     part._track_unreplicated(base, end, p, _Acked(
@@ -456,7 +501,7 @@ class Planner:
         if arrived < lane.k:
             if p.acks == "0":  # acknowledged when sent, and still on their way
                 for j in range(arrived, min(acked, lane.k)):
-                    travelling.setdefault(int(lane.q[j]), []).append((lane, j))
+                    travelling.setdefault(int(rank[lane.g[j]]), []).append((lane, j))
             lane.inbound.truncate(arrived)
             part.inbound_changed()
             lane.k = arrived
@@ -517,7 +562,7 @@ class Planner:
             if at > now:  # still on its way: it arrives through the event path
                 p.sim.call_at(at, p._arrive, request)
                 return
-            results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+            results = [AppendResult(int(lane.inbound.bases()[j]), float(lane.at[j]))
                        for lane, j in refs]
             if p.acks != "all":
                 for b, r in zip(batches, results, strict=True):
@@ -566,7 +611,7 @@ class Planner:
         self.settle(self.env.now)
         for lane, _j in refs:
             lane.pq.part.log  # noqa: B018 - offsets are given at arrival
-        results = [AppendResult(int(lane.inbound.base[j]), float(lane.at[j]))
+        results = [AppendResult(int(lane.inbound.bases()[j]), float(lane.at[j]))
                    for lane, j in refs]
         self.producer._on_response(request, results)
 
@@ -623,37 +668,36 @@ class Planner:
             return
         p = self.producer
         tracing = p._tracing
-        pub: list[tuple] = []
+        pub: list[tuple] = []  # (lane, first batch, end batch) whose rows are due
         app: list[tuple] = []
         ack: list[tuple] = []
         done: list[Any] = []
         for w in self.windows:
             for lane in w.lanes:
                 k = lane.k
-                j = int(np.searchsorted(lane.r[:k], now, side="right"))
+                j = bisect_right(lane.rl, now, lane.npub, k)
                 if j > lane.npub:
-                    if tracing:
-                        pub.append(self._rows(lane, lane.npub, j, lane.r))
+                    pub.append((lane, lane.npub, j))
                     lane.npub = j
-                j = int(np.searchsorted(lane.at[:k], now, side="right"))
+                j = bisect_right(lane.atl, now, lane.napp, k)
                 if j > lane.napp:
                     lane.pq.part.log  # noqa: B018 - the leader appends what has arrived
-                    if tracing:
-                        app.append(self._rows(lane, lane.napp, j, lane.at, offsets=True))
+                    app.append((lane, lane.napp, j))
                     lane.napp = j
                 if not lane.handed and lane.nack < k:
-                    j = lane.nack + int(np.searchsorted(
-                        np.maximum.accumulate(lane.resp[lane.nack:k]), now, side="right"))
+                    # acknowledged in order: up to the first batch whose answer, or an
+                    # earlier one's, is still to come (every batch before nack was answered)
+                    j = bisect_right(lane.rmax, now, lane.nack, k)
                     if j > lane.nack:
                         lane.pq.part.log  # noqa: B018 - offsets are given at arrival
-                        self._ack(lane, lane.nack, j, ack if tracing else None, done)
+                        ack.append((lane, lane.nack, j))
                         lane.nack = j
-        if pub:
-            self._extend(p._trace.published, pub, "published")
-        if app:
-            self._extend(p.cluster.appended, app, "appended")
+        if tracing and pub:
+            self._published(pub)
+        if tracing and app:
+            self._appended(app)
         if ack:
-            self._extend(p._trace.acked, ack, "acked")
+            self._acknowledged(ack, tracing, done)
         for bulk in done:
             self._planned.pop(id(bulk), None)
             bulk.done.succeed(bulk)
@@ -667,66 +711,113 @@ class Planner:
         return all(lane.npub == lane.k and lane.napp == lane.k and lane.nack == lane.k
                    for lane in w.lanes)
 
-    def _rows(self, lane: _Lane, a: int, b: int, times: np.ndarray,
-              offsets: bool = False) -> tuple:
-        feed = lane.feed
-        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
-        counts = _counts(lane, a, b)
-        t = np.repeat(times[a:b], counts)
-        offs = None
-        if offsets:
-            base = lane.inbound.base[a:b]
-            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
-        return (lane, feed, lo, hi, t, offs)
+    # ---- rows, a settle at a time -------------------------------------------------------
+    # ``parts`` are (lane, a, b): batches a..b-1 of a lane. Their records are written in the
+    # time order of the batches' sends / arrivals / answers (ties: in the order given).
 
-    def _ack(self, lane: _Lane, a: int, b: int, rows: list | None, done: list) -> None:
+    @staticmethod
+    def _gather(parts: list[tuple], times: str) -> tuple:
+        """The records of ``parts`` as concatenated (their batches' ``times``, record counts,
+        each part's first and end record), and the row order that sorts them by time."""
+        los = [lane.sl[a] for lane, a, _b in parts]
+        his = [lane.el[b - 1] for lane, _a, b in parts]
+        if len(parts) == 1:
+            lane, a, b = parts[0]
+            counts = lane.cnt[a:b]
+            return getattr(lane, times)[a:b], counts, los, his, None
+        counts = np.concatenate([lane.cnt[a:b] for lane, a, b in parts])
+        bt = np.concatenate([getattr(lane, times)[a:b] for lane, a, b in parts])
+        if (bt[1:] >= bt[:-1]).all():
+            return bt, counts, los, his, None
+        ob = np.argsort(bt, kind="stable")  # batches by time; rows follow their batch
+        sc = counts[ob]
+        start = np.cumsum(counts) - counts
+        order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
+        return bt, counts, los, his, order
+
+    @staticmethod
+    def _cat(parts: list[tuple], column: str, los: list[int], his: list[int]) -> np.ndarray:
+        """One feed column over the records of ``parts``."""
+        if len(parts) == 1:
+            return getattr(parts[0][0].feed, column)[los[0]:his[0]]
+        return np.concatenate([getattr(lane.feed, column)[lo:hi]
+                               for (lane, _a, _b), lo, hi in zip(parts, los, his, strict=True)])
+
+    @staticmethod
+    def _per_part(parts: list[tuple], values: list[int], los: list[int],
+                  his: list[int]) -> np.ndarray:
+        """A value per part, repeated for each of its records (int32)."""
+        return np.repeat(np.array(values, dtype=np.int32), np.subtract(his, los))
+
+    @staticmethod
+    def _offsets(parts: list[tuple], counts: np.ndarray, los: list[int],
+                 his: list[int]) -> np.ndarray:
+        """The offsets the leader gave the records of ``parts`` (their batches arrived)."""
+        bo = [lane.inbound.bases()[a:b] - lane.s[a:b] for lane, a, b in parts]
+        if len(parts) == 1:
+            return np.repeat(bo[0], counts) + np.arange(los[0], his[0])
+        n = np.subtract(his, los)
+        first = np.cumsum(n) - n  # each part's first row
+        rec = np.arange(int(n.sum())) + np.repeat(np.subtract(los, first), n)
+        return np.repeat(np.concatenate(bo), counts) + rec
+
+    def _published(self, parts: list[tuple]) -> None:
         p = self.producer
-        feed = lane.feed
-        lo, hi = int(lane.s[a]), int(lane.e[b - 1])
-        counts = _counts(lane, a, b)
+        _bt, _counts, los, his, order = self._gather(parts, "r")
+        cols = {"msg": self._cat(parts, "msg", los, his), "t": self._cat(parts, "t", los, his),
+                "size": self._cat(parts, "size", los, his),
+                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
+                                          los, his),
+                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                            los, his)}
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+        p._trace.published.extend(source=p.source, offset=-1, **cols)
+
+    def _appended(self, parts: list[tuple]) -> None:
+        bt, counts, los, his, order = self._gather(parts, "at")
+        cols = {"msg": self._cat(parts, "msg", los, his),
+                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
+                                          los, his),
+                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                            los, his),
+                "offset": self._offsets(parts, counts, los, his),
+                "t": np.repeat(bt, counts)}
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+        self.producer.cluster.appended.extend(**cols)
+
+    def _acknowledged(self, parts: list[tuple], tracing: bool, done: list) -> None:
+        """The answers of ``parts`` came: offsets and times into the ``BulkSend`` arrays, the
+        idempotent producer's last acknowledged sequence, ``acked`` rows."""
+        p = self.producer
+        bt, counts, los, his, order = self._gather(parts, "resp")
+        t = np.repeat(bt, counts)
         if p.acks == "0":
-            offs = np.full(hi - lo, -1, dtype=np.int64)
+            offs = np.full(len(t), -1, dtype=np.int64)
         else:
-            base = lane.inbound.base[a:b]
-            offs = np.repeat(base - lane.s[a:b], counts) + np.arange(lo, hi)
-            if p.idempotent:
-                lane.pq.acked_seq = int(lane.seq[b - 1] + counts[-1] - 1)
-        t = np.repeat(lane.resp[a:b], counts)
-        bulk = lane.bulk
-        idx = feed.idx[lo:hi]
-        bulk.offset[idx] = offs
-        bulk.acked_at[idx] = t
-        bulk.pending -= hi - lo
-        if bulk.pending == 0:
-            done.append(bulk)
-        if rows is not None:
-            rows.append((lane, feed, lo, hi, t, offs))
-
-    def _extend(self, table: Any, parts: list[tuple], kind: str) -> None:
-        """One ``extend`` for all rows of a settle, in time order."""
-        p = self.producer
-        msg = np.concatenate([f.msg[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-        t = np.concatenate([t for *_x, t, _o in parts])
-        part = np.concatenate([np.full(hi - lo, lane.pq.part.index, dtype=np.int32)
-                               for lane, _f, lo, hi, _t, _o in parts])
-        order = np.argsort(t, kind="stable")
-        if kind == "published":
-            ts = np.concatenate([f.t[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-            size = np.concatenate([f.size[lo:hi] for _l, f, lo, hi, _t, _o in parts])
-            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
-                                   for lane, _f, lo, hi, _t, _o in parts])
-            table.extend(msg=msg[order], t=ts[order], source=p.source, channel=chan[order],
-                         size=size[order], partition=part[order], offset=-1)
-            return
-        offs = np.concatenate([o for *_x, o in parts])
-        if kind == "appended":
-            chan = np.concatenate([np.full(hi - lo, lane.pq.part.topic_id, dtype=np.int32)
-                                   for lane, _f, lo, hi, _t, _o in parts])
-            table.extend(msg=msg[order], channel=chan[order], partition=part[order],
-                         offset=offs[order], t=t[order])
-        else:
-            table.extend(msg=msg[order], t=t[order], partition=part[order],
-                         offset=offs[order])
+            offs = self._offsets(parts, counts, los, his)
+        first = 0
+        for (lane, _a, b), lo, hi in zip(parts, los, his, strict=True):
+            if p.idempotent and p.acks != "0":
+                lane.pq.acked_seq = lane.seq_l[b - 1] + lane.el[b - 1] - lane.sl[b - 1] - 1
+            end = first + hi - lo
+            bulk = lane.bulk
+            idx = lane.feed.idx[lo:hi]
+            bulk.offset[idx] = offs[first:end]
+            bulk.acked_at[idx] = t[first:end]
+            bulk.pending -= hi - lo
+            if bulk.pending == 0:
+                done.append(bulk)
+            first = end
+        if tracing:
+            cols = {"msg": self._cat(parts, "msg", los, his), "t": t,
+                    "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
+                                                los, his),
+                    "offset": offs}
+            if order is not None:
+                cols = {k: v[order] for k, v in cols.items()}
+            p._trace.acked.extend(**cols)
 
 
 def _cut(cuts: list[tuple[float, float]], t: float) -> bool:
