@@ -21,6 +21,10 @@ divergence); a commit sends the positions in an OffsetCommit round trip to the c
 Loss, cuts, paused or crashed brokers and coordinators take the same branches as in the event
 path (same checks at the same simulated times, same random draws).
 
+Steady cycles of zero-time at-least-once loops go further, onto ``models.kafka.leanloop``'s
+lanes (taken at the top of an iteration, ``LoopEngine.admit``; handed back here, in-flight steps
+and all, as soon as anything changes).
+
 When it applies: every ``ConsumerLoop`` in the modes ``process_then_commit`` and
 ``commit_before_process`` with a positive poll timeout, from its first poll (fetches: every
 fetch of such a loop's consumer). It hands the loop back to the generator (``ConsumerLoop._work``)
