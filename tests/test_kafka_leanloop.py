@@ -187,3 +187,11 @@ def test_same_seed_same_trace_on_the_lean_lanes():
     a, b = run(True, steady(), lean=True), run(True, steady(), lean=True)
     assert traces_equal(a[0].trace, b[0].trace)
     assert np.array_equal(a[0].trace.committed["offset"], b[0].trace.committed["offset"])
+
+
+def test_deliveries_owed_are_written_early_when_many_without_changing_the_trace(monkeypatch):
+    import models.kafka.leanloop as leanloop
+    whole = run(True, steady(), lean=True)
+    monkeypatch.setattr(leanloop, "FLUSH_CHUNKS", 3)
+    early = run(True, steady(), lean=True)
+    assert_same(whole, early)
