@@ -193,18 +193,8 @@ class Log:
         r = self._n
         base = self.log_end_offset
         end = r + n
-        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
-            else np.arange(base, base + n)
-        self._msg[r:end] = msg
-        self._ts[r:end] = timestamp
-        self._size[r:end] = size
-        self._key[r:end] = -1 if key is None else key
-        self._null[r:end] = False if null is None else null
-        cum = self._cum[r + 1:end + 1]
-        np.cumsum(size, out=cum)
-        cum += self._cum[r]
-        if self._horizon is not None:
-            self._horizon[r:end] = np.inf
+        self._write_rows(r, base, msg, timestamp, size, key, null)
+        self._sum_bytes(r, size)
         self._n = end
         seg.nbytes += batch_bytes
         seg.count += n
@@ -216,6 +206,28 @@ class Log:
         self.size_bytes += batch_bytes
         self.log_end_offset = base + n
         return base
+
+    def _write_rows(self, r: int, base: int, msg: np.ndarray, timestamp: np.ndarray,
+                    size: np.ndarray, key: np.ndarray | None, null: np.ndarray | None) -> None:
+        """Write records into the columns from row ``r``, offsets from ``base`` (no key: -1; no
+        null flags: values present; tombstone horizons unset)."""
+        n = len(msg)
+        end = r + n
+        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
+            else np.arange(base, base + n)
+        self._msg[r:end] = msg
+        self._ts[r:end] = timestamp
+        self._size[r:end] = size
+        self._key[r:end] = -1 if key is None else key
+        self._null[r:end] = False if null is None else null
+        if self._horizon is not None:
+            self._horizon[r:end] = np.inf
+
+    def _sum_bytes(self, r: int, size: np.ndarray) -> None:
+        """Running byte totals for ``size``'s rows written from row ``r``."""
+        cum = self._cum[r + 1:r + 1 + len(size)]
+        np.cumsum(size, out=cum)
+        cum += self._cum[r]
 
     def append_many(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
                     key: np.ndarray | None, bounds: np.ndarray, at: np.ndarray,
@@ -248,8 +260,7 @@ class Log:
         end = r + n
         cum = self._cum
         if csize is None:
-            np.cumsum(size, out=cum[r + 1:end + 1])
-            cum[r + 1:end + 1] += cum[r]
+            self._sum_bytes(r, size)
         else:
             np.add(csize[1:], int(cum[r]) - int(csize[0]), out=cum[r + 1:end + 1])
         total = int(cum[end] - cum[r])
@@ -268,15 +279,7 @@ class Log:
             seg.last_modified = float(at[-1])
         else:
             self._append_rolling(bounds, cum[r + bounds] , timestamp, at, base)
-        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
-            else np.arange(base, base + n)
-        self._msg[r:end] = msg
-        self._ts[r:end] = timestamp
-        self._size[r:end] = size
-        self._key[r:end] = -1 if key is None else key
-        self._null[r:end] = False
-        if self._horizon is not None:
-            self._horizon[r:end] = np.inf
+        self._write_rows(r, base, msg, timestamp, size, key, None)
         self._n = end
         self.size_bytes += total
         self.log_end_offset = base + n
@@ -384,20 +387,9 @@ class Log:
         self.reserve(n)
         staged = self._staged
         r = self._n + staged
-        end = r + n
         base = self.log_end_offset + staged
-        self._off[r:end] = self._arange[:n] + base if n <= len(self._arange) \
-            else np.arange(base, base + n)
-        self._msg[r:end] = msg
-        self._ts[r:end] = timestamp
-        self._size[r:end] = size
-        self._key[r:end] = key
-        self._null[r:end] = False
-        cum = self._cum[r + 1:end + 1]
-        np.cumsum(size, out=cum)
-        cum += self._cum[r]
-        if self._horizon is not None:
-            self._horizon[r:end] = np.inf
+        self._write_rows(r, base, msg, timestamp, size, key, None)
+        self._sum_bytes(r, size)
         self._staged = staged + n
         return self._stage_epoch, base
 
