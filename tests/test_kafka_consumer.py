@@ -400,3 +400,28 @@ def test_single_consumer_reads_every_partition_once_in_order(appends, max_poll, 
     s.run(until=4)
     for p in range(3):
         assert seen[p] == list(range(parts[p].high_watermark))
+
+
+def test_records_of_a_poll_slice_and_index_like_their_columns():
+    s, k = make()
+    msg = produce(k, 30)
+    c = k.consumer({"group.id": "g", "auto.offset.reset": "earliest", "max.poll.records": 20})
+    c.assign([TopicPartition("t", 0)])
+    got = []
+
+    def run():
+        yield s.timeout(0.01)
+        recs = yield c.poll(timeout_ms=100)
+        got.append(recs[TopicPartition("t", 0)])
+    s.process(run())
+    s.run(until=1.0)
+    recs = got[0]
+    assert len(recs) == 20 and recs.msg.tolist() == msg[:20].tolist()
+    for part in (slice(3, 9), slice(None, None, 4), slice(-5, None)):
+        sub = recs[part]
+        assert len(sub) == len(range(20)[part])
+        for col in ("offset", "msg", "timestamp", "size", "key", "null"):
+            assert np.array_equal(getattr(sub, col), getattr(recs, col)[part]), col
+        assert list(sub) == list(recs)[part]
+    assert recs[-1] == ConsumerRecord("t", 0, 19, recs.timestamp[-1], None, None,
+                                      int(msg[19]))

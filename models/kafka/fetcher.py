@@ -10,6 +10,7 @@ state (``_assigned``, ``_ready``, the fetch settings read from the config in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,6 +19,7 @@ import simpy
 from models.kafka.assignors import TopicPartition
 from models.kafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 from models.kafka.network import broker_name
+from models.kafka.records import RecordBatch
 from sim.trace import REASON_CODE
 
 _RETENTION = REASON_CODE["retention"]
@@ -36,6 +38,14 @@ class ConsumerRecord(NamedTuple):
     msg: int
 
 
+_RECORD_COLUMNS = ("offset", "msg", "timestamp", "size", "key", "null")
+
+
+def _column_property(name: str) -> property:
+    """A ``Records`` column, sliced from its batch when first read."""
+    return property(lambda self: self._column(name), doc=f"The records' ``{name}`` column.")
+
+
 class Records:
     """The records of one partition returned by one ``poll()``: numpy columns, oldest first.
 
@@ -46,7 +56,7 @@ class Records:
 
     __slots__ = ("_batch", "_cluster", "_cols", "_i", "_j", "partition", "topic")
 
-    def __init__(self, cluster: Any, tp: TopicPartition, batch: Any, i: int = 0,
+    def __init__(self, cluster: Any, tp: TopicPartition, batch: RecordBatch, i: int = 0,
                  j: int | None = None) -> None:
         self._cluster = cluster
         self.topic, self.partition = tp
@@ -54,14 +64,6 @@ class Records:
         self._i = i
         self._j = len(batch.offset) if j is None else j
         self._cols: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def of_columns(cls, cluster: Any, tp: TopicPartition, offset: np.ndarray, msg: np.ndarray,
-                   timestamp: np.ndarray, size: np.ndarray, key: np.ndarray,
-                   null: np.ndarray) -> Records:
-        """Records over the given columns (all of one length)."""
-        batch = _Columns(offset, msg, timestamp, size, key, null)
-        return cls(cluster, tp, batch)
 
     def _column(self, name: str) -> np.ndarray:
         col = self._cols.get(name)
@@ -72,29 +74,12 @@ class Records:
             self._cols[name] = col
         return col
 
-    @property
-    def offset(self) -> np.ndarray:
-        return self._column("offset")
-
-    @property
-    def msg(self) -> np.ndarray:
-        return self._column("msg")
-
-    @property
-    def timestamp(self) -> np.ndarray:
-        return self._column("timestamp")
-
-    @property
-    def size(self) -> np.ndarray:
-        return self._column("size")
-
-    @property
-    def key(self) -> np.ndarray:
-        return self._column("key")
-
-    @property
-    def null(self) -> np.ndarray:
-        return self._column("null")
+    offset = _column_property("offset")
+    msg = _column_property("msg")
+    timestamp = _column_property("timestamp")
+    size = _column_property("size")
+    key = _column_property("key")
+    null = _column_property("null")
 
     def __len__(self) -> int:
         return self._j - self._i
@@ -104,10 +89,10 @@ class Records:
             yield self._record(i)
 
     def __getitem__(self, i: int | slice) -> ConsumerRecord | Records:
-        if isinstance(i, slice):
-            return Records.of_columns(
-                self._cluster, TopicPartition(self.topic, self.partition), self.offset[i],
-                self.msg[i], self.timestamp[i], self.size[i], self.key[i], self.null[i])
+        if isinstance(i, slice):  # a batch of the sliced columns (any step)
+            columns = {name: self._column(name)[i] for name in _RECORD_COLUMNS}
+            batch = replace(self._batch, **columns)
+            return Records(self._cluster, TopicPartition(self.topic, self.partition), batch)
         n = len(self.offset)
         if not -n <= i < n:
             raise IndexError(f"record index {i} out of range for {n} records")
@@ -123,17 +108,6 @@ class Records:
     def __repr__(self) -> str:
         span = f"{self.offset[0]}..{self.offset[-1]}" if len(self) else "-"
         return f"Records({self.topic}-{self.partition}, n={len(self)}, offsets {span})"
-
-
-class _Columns(NamedTuple):
-    """Plain record columns, for ``Records`` built from arrays rather than a fetched batch."""
-
-    offset: np.ndarray
-    msg: np.ndarray
-    timestamp: np.ndarray
-    size: np.ndarray
-    key: np.ndarray
-    null: np.ndarray
 
 
 class ConsumerRecords(dict):
