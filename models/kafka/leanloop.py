@@ -56,6 +56,7 @@ import simpy
 from simpy.events import NORMAL
 
 from models.kafka.fastloop import FetchRequest
+from models.kafka.log import _COLUMNS as LOG_COLUMNS
 from models.kafka.records import RecordBatch
 
 __all__ = ["Lane", "LeanRunner", "admit"]
@@ -596,6 +597,10 @@ class Lane:
         self.fetch = None
         self.fetch_step = None
         self.release()
+        return self._request(fetch)
+
+    def _request(self, fetch: _Fetch) -> FetchRequest:
+        """The fast path's request for a lane's fetch in flight (not sent again)."""
         request = FetchRequest(self.c, fetch.wanted, send=False)
         request.sent = fetch.sent
         request.deadline = fetch.deadline
@@ -619,9 +624,7 @@ class Lane:
             c._ready.append(st)
         fetch, step = self.fetch, self.fetch_step
         if fetch is not None and step is not None:
-            request = FetchRequest(c, fetch.wanted, send=False)
-            request.sent = fetch.sent
-            request.deadline = fetch.deadline
+            request = self._request(fetch)
             kind = step[0]
             if kind == "arrive":
                 _at(env, step[1], lambda: request._arrive(None))
@@ -662,5 +665,4 @@ class Lane:
 
 def _empty_columns() -> tuple[np.ndarray, ...]:
     """Record columns of no rows (an empty fetch answer handed back to the fast path)."""
-    return tuple(np.empty(0, dtype) for dtype in (np.int64, np.int64, np.float64, np.int32,
-                                                  np.int64, np.bool_))
+    return tuple(np.empty(0, dtype) for _attr, dtype in LOG_COLUMNS)
