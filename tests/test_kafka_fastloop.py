@@ -109,7 +109,7 @@ def assert_same(a, b):
     assert state(ka, la) == state(kb, lb)
 
 
-loop_specs = st.fixed_dictionaries({
+LOOP_SPEC = {  # a loop's settings, as strategies (tests/test_kafka_leanloop.py narrows them)
     "group": st.integers(0, 1),
     "mode": st.sampled_from(["process_then_commit", "commit_before_process"]),
     "processing": st.sampled_from([0.0, 0.0003, "random"]),
@@ -121,9 +121,10 @@ loop_specs = st.fixed_dictionaries({
     "crash_at": st.sampled_from([None, None, 0.0213, 0.3]),
     "restart_after": st.sampled_from([None, 0.05]),
     "until": st.sampled_from([None, None, 0.25]),
-})
+}
+loop_specs = st.fixed_dictionaries(LOOP_SPEC)
 
-workloads = st.fixed_dictionaries({
+WORKLOAD = {  # a workload, as strategies (tests/test_kafka_leanloop.py narrows them)
     "seed": st.integers(0, 3),
     "initial_delay": st.sampled_from([0, 20]),
     "partitions": st.integers(1, 4),
@@ -137,7 +138,8 @@ workloads = st.fixed_dictionaries({
                                  st.floats(0.001, 0.3),
                                  st.floats(0.001, 0.2) | st.just(6.5)), max_size=2),
     "until": st.sampled_from([1.0, 8.0]),
-})
+}
+workloads = st.fixed_dictionaries(WORKLOAD)
 
 
 def trimmed(w):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.checker import assert_conserved, check_log
-from tests.test_kafka_fastloop import assert_same, run, trimmed, workloads
+from tests.test_kafka_fastloop import LOOP_SPEC, WORKLOAD, assert_same, run, trimmed, workloads
 
 STEADY = {"group": 0, "mode": "process_then_commit", "processing": 0.0, "max_records": 500,
           "max_wait": 500, "min_bytes": 1, "poll_ms": 100, "start": 0.0, "crash_at": None,
@@ -49,27 +49,20 @@ def test_lean_lanes_match_the_fast_path(w):
 
 
 lean_specs = st.fixed_dictionaries({
-    "group": st.integers(0, 1),
+    **LOOP_SPEC,
     "mode": st.just("process_then_commit"),
     "processing": st.just(0.0),
-    "max_records": st.sampled_from([3, 500]),
-    "max_wait": st.sampled_from([1, 500]),
     "min_bytes": st.just(1),
-    "poll_ms": st.sampled_from([2, 100]),
     "start": st.sampled_from([0.0, 0.0137, 0.2]),
     "crash_at": st.sampled_from([None, None, 0.0213, 0.31]),
-    "restart_after": st.sampled_from([None, 0.05]),
     "until": st.sampled_from([None, None, 0.45]),
     "partition_max": st.sampled_from([None, 1500, 4000]),
     "fetch_max": st.sampled_from([None, 2500]),
 })
 
 lean_workloads = st.fixed_dictionaries({
-    "seed": st.integers(0, 3),
-    "initial_delay": st.sampled_from([0, 20]),
-    "partitions": st.integers(1, 4),
+    **WORKLOAD,
     "rf": st.just(1),
-    "linger": st.sampled_from([0, 1, 5]),
     "gaps": st.lists(st.floats(0.0, 0.004), min_size=1, max_size=150),
     "sizes": st.lists(st.integers(1, 3000), min_size=150, max_size=150),
     "parts": st.lists(st.integers(0, 3), min_size=150, max_size=150),
