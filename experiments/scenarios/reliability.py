@@ -203,23 +203,12 @@ def run_redis(params, seed: int, rate: float) -> dict[str, float]:
     server.publish_workload(_workload(params))
     sim.run(until=_end(params))
     assert_run_conserved(sim)
-    trace = sim.trace
-    pub = trace.published
-    delivered = trace.delivered
-    got, first = np.unique(delivered["msg"], return_index=True)
-    lost = np.setdiff1d(pub["msg"], got)
-    sent_at = dict(zip(pub["msg"].tolist(), pub["t"].tolist(), strict=True))
-    latency = delivered["t"][first] - np.array([sent_at[m] for m in got.tolist()])
+    pub = sim.trace.published
     outage = np.zeros(len(pub), dtype=bool)
     for _b, _i, crash, restart in episodes(params, rate):
         outage |= (pub["t"] >= crash) & (pub["t"] < restart)
-    return {
-        "published": len(pub), "acked": len(pub), "failed": 0,
-        "lost": len(lost), "lost_fraction": len(lost) / max(len(pub), 1),
-        "published_while_down": int(outage.sum()),
-        "duplicated": 0, "redelivered": int(len(delivered) - len(got)),
-        "latency_p99": float(np.quantile(latency, 0.99)) if len(latency) else float("nan"),
-    }
+    delivered = sim.trace.delivered
+    return _reader_outcome(pub, delivered["msg"], delivered["t"], outage)
 
 
 def run_sentinel(params, seed: int, rate: float) -> dict[str, float]:
@@ -246,20 +235,28 @@ def run_sentinel(params, seed: int, rate: float) -> dict[str, float]:
     assert_run_conserved(sim)
     trace = sim.trace
     pub = trace.published
-    reader = trace.receivers.id("reader")
-    mine = trace.delivered["receiver"] == reader
-    got, first = np.unique(trace.delivered["msg"][mine], return_index=True)
-    lost = np.setdiff1d(pub["msg"], got)
-    sent_at = dict(zip(pub["msg"].tolist(), pub["t"].tolist(), strict=True))
-    latency = trace.delivered["t"][mine][first] - np.array([sent_at[m] for m in got.tolist()])
+    mine = trace.delivered["receiver"] == trace.receivers.id("reader")
     gap = np.zeros(len(pub), dtype=bool)
     for _b, _i, crash, restart in crashes:
         gap |= (pub["t"] >= crash) & (pub["t"] < (crash + window if failover else restart))
+    return _reader_outcome(pub, trace.delivered["msg"][mine], trace.delivered["t"][mine], gap,
+                           failovers=len(sentinel.failovers))
+
+
+def _reader_outcome(pub, msg: np.ndarray, t: np.ndarray, down: np.ndarray,
+                    **counts: int) -> dict[str, float]:
+    """A Redis reader's row: its deliveries (``msg``, ``t``) against everything published
+    (``pub``), ``down`` marking what was published while the server could not take it;
+    ``counts`` (such as ``failovers``) join the row after ``published_while_down``."""
+    got, first = np.unique(msg, return_index=True)
+    lost = np.setdiff1d(pub["msg"], got)
+    sent_at = dict(zip(pub["msg"].tolist(), pub["t"].tolist(), strict=True))
+    latency = t[first] - np.array([sent_at[m] for m in got.tolist()])
     return {
         "published": len(pub), "acked": len(pub), "failed": 0,
         "lost": len(lost), "lost_fraction": len(lost) / max(len(pub), 1),
-        "published_while_down": int(gap.sum()), "failovers": len(sentinel.failovers),
-        "duplicated": 0, "redelivered": int(mine.sum() - len(got)),
+        "published_while_down": int(down.sum()), **counts,
+        "duplicated": 0, "redelivered": int(len(msg) - len(got)),
         "latency_p99": float(np.quantile(latency, 0.99)) if len(latency) else float("nan"),
     }
 
