@@ -59,7 +59,7 @@ from models.kafka.fastloop import FetchRequest
 from models.kafka.log import _COLUMNS as LOG_COLUMNS
 from models.kafka.records import RecordBatch
 
-__all__ = ["Lane", "LeanRunner", "admit"]
+__all__ = ["Lane", "LeanRunner", "admit", "suits"]
 
 FLUSH_CHUNKS = 1 << 16  # delivery chunks owed to the trace before they are written anyway
 
@@ -222,12 +222,18 @@ def _steady(cluster: Any) -> bool:
                 or cluster.net.faulty)
 
 
+def suits(loop: Any) -> bool:
+    """Whether ``loop`` can ever run lean: its mode and processing time never change."""
+    return (loop.mode == "process_then_commit" and not callable(loop.processing)
+            and loop.processing == 0.0)
+
+
 def admit(engine: Any) -> Lane | None:
-    """A lane for ``engine``'s loop if it qualifies now (see the module docstring)."""
-    loop, c = engine.loop, engine.c
+    """A lane for ``engine``'s loop (one that ``suits``) if it qualifies now (see the module
+    docstring)."""
+    c = engine.c
     group = c._group
-    if (loop.mode != "process_then_commit" or callable(loop.processing) or loop.processing != 0.0
-            or group is None or not c._subscription or c._member_id is None
+    if (group is None or not c._subscription or c._member_id is None
             or c._generation < 0 or c._generation != group.generation
             or c._member_id not in group.members or c._joining or c._rejoin_needed
             or c._fatal is not None or c._auto_commit or c._fetching or c._wake is not None

@@ -53,7 +53,7 @@ import simpy
 from models.kafka.consumer import Consumer, ConsumerRecords
 from models.kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError
 from models.kafka.fastloop import FetchRequest, LoopEngine
-from models.kafka.leanloop import admit
+from models.kafka.leanloop import admit, suits
 from sim.trace import REASON_CODE
 
 ProcessingTime = float | Callable[[np.random.Generator, int], np.ndarray]
@@ -157,7 +157,7 @@ class ConsumerLoop:
         try:
             if self._fast_ok():  # the callback fast path, until it hands back
                 engine = self._engine = LoopEngine(self, consumer)
-                if self.lean:
+                if self.lean and suits(self):
                     engine.admit = admit
                 engine.start()
                 yield engine.back
