@@ -64,3 +64,36 @@ def test_run_advances_time():
     s.call_at(2.5, fired.append, "x")
     s.run(until=3)
     assert s.now == 3 and fired == ["x"]
+
+
+def test_run_collects_young_objects_less_often_and_restores_the_collector():
+    import gc
+
+    from sim.simulation import YOUNG_COLLECTION_EVERY
+
+    sim = Simulation()
+    seen = []
+
+    def watcher():
+        seen.append(gc.get_threshold())
+        yield sim.timeout(1.0)
+        raise RuntimeError("a model fails mid-run")
+
+    saved = gc.get_threshold()
+    before = (700, 10, 10)  # CPython's defaults
+    gc.set_threshold(*before)
+    try:
+        sim.process(watcher())
+        with pytest.raises(RuntimeError):
+            sim.run(until=5.0)
+        assert seen == [(YOUNG_COLLECTION_EVERY, *before[1:])]
+        assert gc.get_threshold() == before  # restored, even when the run raised
+        gc.disable()
+        seen.clear()
+        sim.process(watcher())
+        with pytest.raises(RuntimeError):
+            sim.run(until=10.0)
+        assert seen == [before]  # collection switched off: left alone
+    finally:
+        gc.enable()
+        gc.set_threshold(*saved)
