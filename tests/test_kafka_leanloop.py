@@ -48,7 +48,7 @@ def test_lean_lanes_match_the_fast_path(w):
     assert_same(run(True, w, lean=True), run(True, w, lean=False))
 
 
-lean_specs = st.fixed_dictionaries({
+LEAN_SPEC = {  # the loops the lanes take
     **LOOP_SPEC,
     "mode": st.just("process_then_commit"),
     "processing": st.just(0.0),
@@ -58,7 +58,8 @@ lean_specs = st.fixed_dictionaries({
     "until": st.sampled_from([None, None, 0.45]),
     "partition_max": st.sampled_from([None, 1500, 4000]),
     "fetch_max": st.sampled_from([None, 2500]),
-})
+}
+lean_specs = st.fixed_dictionaries(LEAN_SPEC)
 
 lean_workloads = st.fixed_dictionaries({
     **WORKLOAD,
@@ -114,6 +115,52 @@ def test_lean_lanes_match_the_fast_path_whatever_breaks_in(w, calls):
     fetches short) with outside calls, crashes, joins and faults at random times."""
     w = trimmed(w)
     actions = [(at, _outside(kind, i)) for at, kind, i in calls]
+    assert_same(run(True, w, lean=True, actions=actions),
+                run(True, w, lean=False, actions=actions))
+
+
+@st.composite
+def dense_workloads(draw):
+    """Records a lane cannot keep up with one fetch at a time (a cycle of 1 ms against a
+    record every 0.05–0.6 ms), so that whole cycles run in free windows (``Lane._turns``),
+    with fetches that wait for the next batch, records left buffered by a small
+    ``max.poll.records``, and fetches cut short by byte limits."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    n = draw(st.integers(100, 700))
+    gap = draw(st.floats(0.00005, 0.0006))
+    spec = st.fixed_dictionaries({**LEAN_SPEC,
+                                  "crash_at": st.sampled_from([None, None, None, 0.31]),
+                                  "until": st.sampled_from([None, None, None, 0.45])})
+    return {"seed": draw(st.integers(0, 3)), "initial_delay": draw(st.sampled_from([0, 20])),
+            "partitions": draw(st.integers(1, 4)), "rf": 1,
+            "linger": draw(st.sampled_from([0, 1, 5])),
+            "gaps": rng.exponential(gap, n).tolist(),
+            "sizes": rng.integers(1, 3000, n).tolist(), "parts": rng.integers(0, 4, n).tolist(),
+            "loops": draw(st.lists(spec, min_size=1, max_size=4)),
+            "faults": draw(st.lists(st.tuples(st.sampled_from(["crash", "pause", "cut"]),
+                                              st.integers(0, 1), st.floats(0.05, 0.6),
+                                              st.floats(0.001, 0.2)), max_size=1)),
+            "until": 1.0}
+
+
+def _late_send(partition):
+    """A record sent on its own (the producer's event path) to a partition the lanes read."""
+    def act(loops):
+        if loops:
+            cluster = loops[0].consumer.cluster
+            producer = cluster.producer({"client.id": f"late{partition}", "linger.ms": 0})
+            partitions = len(cluster.topic("t").partitions)
+            producer.send("t", b"x" * 50, partition=partition % partitions)
+    return act
+
+
+@settings(max_examples=60, deadline=None)
+@given(dense_workloads(), st.lists(st.tuples(st.floats(0.0, 0.9), st.sampled_from(ACTIONS),
+                                             st.integers(0, 3)), max_size=2),
+       st.lists(st.tuples(st.floats(0.0, 0.95), st.integers(0, 3)), max_size=3))
+def test_whole_cycles_in_free_windows_match_the_fast_path(w, calls, sends):
+    actions = [(at, _outside(kind, i)) for at, kind, i in calls]
+    actions += [(at, _late_send(p)) for at, p in sends]
     assert_same(run(True, w, lean=True, actions=actions),
                 run(True, w, lean=False, actions=actions))
 
@@ -188,3 +235,37 @@ def test_deliveries_owed_are_written_early_when_many_without_changing_the_trace(
     monkeypatch.setattr(leanloop, "FLUSH_CHUNKS", 3)
     early = run(True, steady(), lean=True)
     assert_same(whole, early)
+
+
+def test_free_windows_run_whole_cycles_and_wake_waiting_fetches_on_late_data():
+    """Two groups read the steady feed; after it ends (1.48 s) their fetches wait, and records
+    sent one by one (the producer's event path, not the planned batches the lanes read ahead)
+    must wake them at once, as the partitions' own wake-ups do on the fast path."""
+    def late_records(loops):
+        producer = loops[0].consumer.cluster.producer({"client.id": "late", "linger.ms": 0})
+        for p in range(4):
+            producer.send("t", b"x" * 100, partition=p)
+
+    w = steady(loops=[STEADY, STEADY, {**STEADY, "group": 1}, {**STEADY, "group": 1}])
+    lean = three_ways(w, actions=[(1.7, late_records), (1.8123, late_records)])
+    s, k, _loops = lean
+    runner = k._lean_runner
+    assert len(s.trace.delivered) == 2 * 4008
+    assert runner.windows[0] > 0 and runner.turns > 1000
+    assert runner.reconsidered >= 2  # a waiting fetch per group at least, twice
+    report = check_log(s.trace, drained=True)
+    assert report.ok and not report.findings, report.explain()
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.integers(0, 9)),
+                min_size=1, max_size=30))
+def test_flush_gathers_the_chunks_as_concatenating_their_slices_would(chunks):
+    from models.kafka.leanloop import _gather
+    columns = [np.arange(50) * (k + 1) for k in range(4)]  # a few log columns
+    arrays = tuple(columns[k] for k, _lo, _n in chunks)
+    lo = tuple(i for _k, i, _n in chunks)
+    hi = tuple(i + n for _k, i, n in chunks)
+    msg, n = _gather(arrays, lo, hi)
+    want = np.concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi, strict=True)])
+    assert msg.tolist() == want.tolist()
+    assert n.tolist() == [j - i for i, j in zip(lo, hi, strict=True)]

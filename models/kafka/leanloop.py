@@ -5,7 +5,7 @@ fetch and poll, writes trace rows a poll at a time and takes about ten timeouts 
 consumer that keeps up with its producer makes a cycle per millisecond or two. While nothing
 unusual is going on, a ``Lane`` runs the same cycle on plain integers: a fetch answer is a row
 range of the partition's log columns, a poll moves positions, the deliveries and commits it owes
-the trace are written in bulk (``LeanRunner.flush``), and its steps sit on a private heap.
+the trace are written in bulk (``LeanRunner.flush``), and its steps sit on its own small heap.
 
 Kafka behaviour reproduced — exactly what the fast path does, step for step at the same
 simulated times (``Consumer.poll``: drain buffered records, one partition after another, up to
@@ -30,25 +30,41 @@ and at once when the consumer's API is used from outside (``seek``, ``pause``, `
 and commit in flight go on as fast-path callbacks at the times they were due.
 
 Order: steps are keyed as simpy timeouts are — ``(time, NORMAL, event id)`` from the
-environment's own counter — and run only while no simpy event comes first, so they interleave
-with everything else as timeouts would (``LeanRunner``: one wake-up in simpy's queue stands for
-the private heap). Differences from the fast path, all within one instant: the zero-time hops
+environment's own counter — and never run past simpy's next event, so everything else sees the
+lanes exactly as far on as timeouts would have taken them (``LeanRunner``: one wake-up in
+simpy's queue stands for all the lanes' steps). Between two simpy events the lanes run in
+*windows* (``LeanRunner._run``). In a **free** window — every lane steady, every partition they
+read fed by one producer's staged batches whose HW times are known — each lane runs on its own
+up to the window's end: lanes touch only their own consumer, their own partitions' committed
+offsets and the trace, and read a partition's high watermark at their own step time from the
+batches' HW times (``LeanRunner.look``) instead of settling it, so their steps commute. There a
+cycle whose fetch is answered on arrival runs whole (``Lane._turns``); a fetch that must wait
+sleeps until the first HW move the batches tell of, and looks again after every simpy event
+while it waits (``Lane.reconsider``: data sent otherwise wakes it when it arrives). Otherwise a
+**strict** window runs the earliest lane until another lane's step or simpy's next event comes
+first, in global time order, reading partitions as they are. Free windows also end before any
+loop's ``until``. Differences from the fast path, all within one instant: the zero-time hops
 between a poll that returns records and its OffsetCommit are merged (a step of another party
 due at that very instant may come after them rather than between them); the hop back to the
-next poll runs at once only when nothing else is due at that instant (exactly where a
-timeout(0) would run); steps handed back take new event ids, so at an exact tie with another
-event they come after it. The trace rows are appended when the trace is read (``len``, a
-column, ``sim.run``'s sync) or a lane hands back, a lane's rows in its own order — rows of one
+next poll runs at once when nothing else it must follow is due at that instant; a waiting fetch
+woken by a second look, and steps handed back, take new event ids, so at an exact tie with
+another event they may come after it. The trace rows are appended when the trace is read
+(``len``, a column, ``sim.run``'s sync) or a lane hands back, sorted by time — rows of one
 instant may be in another order (``tests/test_kafka_leanloop.py`` compares sorted rows).
 
-Cost: about five heap entries and no numpy call per cycle (the fast path: about ten timeouts
-and a dozen small arrays); ``python -m experiments bench kafka-groups`` measures it.
+Cost: in a free window, a cycle answered on arrival is one function call on plain integers (the
+fast path: about ten timeouts and a dozen small arrays); ``python -m experiments bench
+kafka-groups`` measures it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from heapq import heappop, heappush
+from itertools import chain, islice, pairwise
+from math import inf as INF
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -88,15 +104,36 @@ class _Wake:
 
 
 class LeanRunner:
-    """The cluster's lanes: their steps on one private heap, and the trace rows they owe."""
+    """The cluster's lanes: their steps, the windows they run in, and the trace rows they owe.
+
+    Each lane keeps its own steps (a small heap keyed ``(time, event id)``). A run starts where
+    the earliest lane step is due and runs *windows*:
+
+    - a **free** window, when every lane is steady and every partition they read is
+      predictable (``_predict``): each lane in turn runs all its steps before simpy's next
+      event (and before any loop's ``until``). Lanes touch only their own consumer, their own
+      partitions' offsets at the coordinator and the trace, and read partitions at their own
+      step times from the inbound batches' known HW times (no settling), so their steps
+      commute and the order among lanes does not matter;
+    - else a **strict** window: the earliest lane runs until another lane's step or simpy's
+      next event comes first — global time order, reading partitions as they are now.
+    """
 
     def __init__(self, cluster: Any) -> None:
         self.env: simpy.Environment = cluster.env
-        self._heap: list[tuple] = []
+        self.cluster = cluster
+        self.lanes: list[Lane] = []
         self._queue: list = self.env._queue  # type: ignore[attr-defined]
         self._eid = self.env._eid  # type: ignore[attr-defined]
         self._armed: set[int] = set()
         self._running = False
+        self.free = False  # the window running now is free
+        self.horizon = INF  # the time the window running now ends at
+        self._views: dict[Any, tuple] = {}  # partition -> its HW over time (free windows)
+        self._strict_until = -INF  # no free window before this time ...
+        self._strict_head: Any = None  # ... while simpy's next event is this one
+        self._strict_timed = False  # ... or whatever happens (a reason with an end time)
+        self.parked: set[Lane] = set()  # lanes whose fetch waits for data
         trace = cluster.trace
         self.tracing = trace.enabled
         self._delivered = trace.delivered
@@ -105,111 +142,271 @@ class LeanRunner:
         self.commits: list[tuple] = []  # (lane, its partitions' offsets, t)
         self.taken = 0  # lanes started
         self.released = 0  # lanes handed back to the fast path
+        self.windows = [0, 0]  # free and strict windows run
+        self.turns = 0  # whole cycles run at once (``Lane._turns``)
+        self.reconsidered = 0  # waiting fetches woken earlier by a second look
         if self.tracing:
             self._delivered.add_feeder(self.flush)
             self._committed.add_feeder(self.flush)
         cluster.sim.on_sync(self.flush)
 
-    # ---- scheduling ------------------------------------------------------------------------
-    def at(self, t: float, fn, arg: Any) -> None:
-        """Run ``fn(arg)`` at time ``t``, keyed as a timeout scheduled now."""
-        entry = (t, next(self._eid), fn, arg)
-        heap = self._heap
-        heappush(heap, entry)
-        if heap[0] is entry and not self._running:  # a run arms its next entry when it ends
-            self._arm(entry)
+    # ---- lanes -----------------------------------------------------------------------------
+    def add(self, lane: Lane) -> None:
+        self.lanes.append(lane)
+        self._strict_until = -INF
 
-    def hop(self, fn, arg: Any) -> None:
-        """Run ``fn(arg)`` after a zero-time hop: at once when nothing else is due at this
-        instant (the hop would be the very next thing to run), else as a timeout(0) would."""
-        now = self.env._now  # type: ignore[attr-defined]
-        heap = self._heap
-        queue = self._queue
-        if (not heap or heap[0][0] > now) and (not queue or queue[0][0] > now):
-            fn(arg)
-        else:
-            self.at(now, fn, arg)
+    def remove(self, lane: Lane) -> None:
+        self.lanes.remove(lane)
+        self.parked.discard(lane)
+        self._strict_until = -INF
 
-    def _arm(self, entry: tuple) -> None:
-        eid = entry[1]
+    def _arm(self, t: float, eid: int) -> None:
         if eid in self._armed:
             return
         self._armed.add(eid)
-        heappush(self._queue, (entry[0], NORMAL, eid, _Wake(eid, self)))
+        heappush(self._queue, (t, NORMAL, eid, _Wake(eid, self)))
+
+    # ---- running ---------------------------------------------------------------------------
+    def _head(self) -> tuple[float, float]:
+        """Simpy's next event as a lane-step key ``(time, event id)`` (this runner's wake-ups
+        at the head are dropped: a run does their work)."""
+        queue = self._queue
+        armed = self._armed
+        while queue:
+            q = queue[0]
+            event = q[3]
+            if type(event) is _Wake and event.runner is self:
+                heappop(queue)
+                armed.discard(event._value)
+                continue
+            prio = q[1]
+            return q[0], (q[2] if prio == NORMAL else -1 if prio < NORMAL else INF)
+        return INF, INF
 
     def _run(self, wake: _Wake) -> None:
-        """Run every step whose key is below simpy's next event's. This runner's own
-        wake-ups met on the way are dropped (the run does their work; it re-arms at its end)."""
+        """Run lane steps, window after window, while they come before simpy's next event."""
         self._armed.discard(wake._value)
-        heap = self._heap
-        queue = self._queue
         env = self.env
-        armed = self._armed
         self._running = True
+        head_t = INF
         try:
-            while heap:
-                entry = heap[0]
-                t = entry[0]
-                blocked = False
-                while queue:
-                    q = queue[0]
-                    qt = q[0]
-                    if qt > t or (qt == t and (q[1] > NORMAL
-                                               or (q[1] == NORMAL and q[2] > entry[1]))):
-                        break  # the entry comes first
-                    event = q[3]
-                    if type(event) is _Wake and event.runner is self:
-                        heappop(queue)
-                        armed.discard(event._value)
+            if self.parked:
+                for lane in list(self.parked):
+                    lane.reconsider()
+            while True:
+                head_t, head_e = self._head()
+                first = None
+                ft, fe = INF, INF
+                st, se = INF, INF  # the second-earliest lane's head
+                for lane in self.lanes:
+                    steps = lane.steps
+                    if steps:
+                        e = steps[0]
+                        t, eid = e[0], e[1]
+                        if t < ft or (t == ft and eid < fe):
+                            st, se = ft, fe
+                            first, ft, fe = lane, t, eid
+                        elif t < st or (t == st and eid < se):
+                            st, se = t, eid
+                if first is None or ft > head_t or (ft == head_t and fe > head_e):
+                    break
+                env._now = ft  # type: ignore[attr-defined]
+                if self._free(ft):
+                    until = self._until()
+                    if ft < until:
+                        if head_t > until:
+                            head_t, head_e = until, -1
+                        self.free = True
+                        self.horizon = head_t
+                        self.windows[0] += 1
+                        for lane in list(self.lanes):
+                            lane.advance(head_t, head_e)
+                        self.free = False
                         continue
-                    blocked = True
-                    break
-                if blocked:
-                    break
-                heappop(heap)
-                env._now = t  # type: ignore[attr-defined]
-                entry[2](entry[3])
+                self.windows[1] += 1
+                if st < head_t or (st == head_t and se < head_e):
+                    head_t, head_e = st, se
+                self.horizon = head_t
+                first.advance(head_t, head_e, True)
         finally:
             self._running = False
-            if heap:
-                self._arm(heap[0])
+            self.free = False
+            lanes = [lane for lane in self.lanes if lane.steps]
+            if lanes:
+                e = min((lane.steps[0] for lane in lanes), key=_key)
+                self._arm(e[0], e[1])
+            if self.parked and head_t < INF:  # look again after simpy's next event
+                self._arm(head_t, next(self._eid))
+
+    def _until(self) -> float:
+        """The earliest ``until`` of the lanes' loops: free windows stop short of it."""
+        out = INF
+        for lane in self.lanes:
+            until = lane.loop.until
+            if until is not None and until < out:
+                out = until
+        return out
+
+    def _free(self, now: float) -> bool:
+        """Whether a free window may start now (see the class docstring); settles the
+        partitions the lanes read and takes their HW-over-time views."""
+        queue = self._queue
+        qhead = queue[0][3] if queue else None
+        if now < self._strict_until and (self._strict_timed or qhead is self._strict_head):
+            return False  # (a reason that lasts until a known time, or until an event)
+        views = self._views
+        views.clear()
+        cluster = self.cluster
+        again = INF  # when a strict reason may go away by itself
+        free = _steady(cluster) and not cluster.replicating
+        if free:
+            for lane in self.lanes:
+                if not lane.steady():
+                    free = False
+                    break
+        if free:
+            for lane in self.lanes:
+                for st in lane.parts:
+                    part = st.part
+                    if part in views:
+                        continue
+                    part.log  # noqa: B018 (settled: every inbound batch due by now applied)
+                    view, when = self._predict(part)
+                    if view is None:
+                        free = False
+                        if when < again:
+                            again = when
+                        break
+                    views[part] = view
+                if not free:
+                    break
+        if not free:
+            self._strict_timed = again < INF
+            self._strict_until = again if self._strict_timed else INF
+            self._strict_head = qhead
+        return free
+
+    def _predict(self, part: Any) -> tuple[tuple | None, float]:
+        """The partition's HW over time as ``(log, LEO, first batch, end batch, HW times,
+        batch bounds, arrival times)`` when the inbound batches say it exactly (one producer's
+        batches staged in the log, visible in time order, all appended ones visible); else
+        ``(None, t)``: ``t`` is when that may change without an event (inf: only an event)."""
+        log = part._log
+        if (part._hw_queue or part._log_append_time or log.high_watermark != log.log_end_offset
+                or part.truncations or part.leader < 0 or log.compact
+                or len(part.isr) < int(log.config["min.insync.replicas"])):
+            return None, INF
+        live = [b for b in part._inbound if b.applied < b.k]
+        if not live:
+            return self._view(log, log.log_end_offset, 0, 0, (), (), ()), INF
+        if len(live) > 1:
+            return None, min(b.at_l[b.k - 1] for b in live)
+        b = live[0]
+        a, k = b.applied, b.k
+        st = b.stage
+        if (st is None or st[0] != log._stage_epoch) and part.staging:
+            part._stage(b, a, a, log)  # (staged at its first append otherwise: the same rows)
+            st = b.stage
+        bl = b.bl
+        if (st is None or st[0] != log._stage_epoch or not b.sorted
+                or st[1] + bl[a] - bl[st[2]] != log.log_end_offset
+                or log._staged < bl[k] - bl[a]):
+            return None, b.at_l[a]
+        hw_l = b.hw_l
+        if not all(x <= y for x, y in pairwise(islice(hw_l, a, k))):
+            return None, INF
+        return self._view(log, log.log_end_offset, a, k, hw_l, bl, b.at_l), INF
+
+    @staticmethod
+    def _view(log: Any, leo: int, a: int, k: int, hw_l: Any, bl: Any, at_l: Any) -> tuple:
+        return (log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, log._head,
+                (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum)
+
+    def look(self, part: Any, now: float) -> tuple[Any, int, float]:
+        """The partition's log, its high watermark now and the time the HW next moves (inf:
+        not known)."""
+        if self.free:
+            log, leo, a, k, hw_l, bl = self._views[part][:6]
+            if a == k:
+                return log, leo, INF
+            j = bisect_right(hw_l, now, a, k)
+            return log, leo + bl[j] - bl[a], hw_l[j] if j < k else INF
+        log = part.log
+        return log, log.high_watermark, part._next_hw
+
+    def end(self, part: Any, now: float) -> int:
+        """The partition's log end offset now."""
+        if self.free:
+            _log, leo, a, k, _hw_l, bl, at_l = self._views[part][:7]
+            return leo if a == k else leo + bl[bisect_right(at_l, now, a, k)] - bl[a]
+        return part.log.log_end_offset
 
     # ---- the trace -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Append the deliveries and commits owed to the trace."""
+        """Append the deliveries and commits owed to the trace, in time order."""
         rows = self.deliveries
         if rows:
             self.deliveries = []
+            rows.sort(key=itemgetter(4))
             arrays, lo, hi, receiver, t = zip(*rows, strict=True)
-            n = np.subtract(hi, lo)
-            msg = np.concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi, strict=True)])
+            msg, n = _gather(arrays, lo, hi)
             self._delivered.extend(msg=msg, receiver=np.repeat(np.asarray(receiver), n),
                                    via=-1, t=np.repeat(np.asarray(t, dtype=np.float64), n))
         commits = self.commits
         if commits:  # one row per partition, in the request's order
             self.commits = []
-            receiver, topic, partition, offset, t = [], [], [], [], []
-            for lane, offsets, now in commits:
-                k = len(offsets)
-                receiver += [lane.c.receiver] * k
-                topic += lane.topics
-                partition += lane.partitions
-                offset += offsets
-                t += [now] * k
-            self._committed.extend(receiver=np.asarray(receiver), channel=np.asarray(topic),
-                                   partition=np.asarray(partition), offset=np.asarray(offset),
-                                   t=np.asarray(t, dtype=np.float64))
+            commits.sort(key=itemgetter(2))
+            lanes, offsets, t = zip(*commits, strict=True)
+            k = np.fromiter((len(o) for o in offsets), dtype=np.int64, count=len(offsets))
+            rows = int(k.sum())
+
+            def column(lists: Any) -> np.ndarray:
+                return np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=rows)
+
+            self._committed.extend(
+                receiver=np.repeat(np.array([lane.c.receiver for lane in lanes]), k),
+                channel=column(lane.topics for lane in lanes),
+                partition=column(lane.partitions for lane in lanes),
+                offset=column(offsets), t=np.repeat(np.array(t, dtype=np.float64), k))
+
+
+def _key(entry: tuple) -> tuple:
+    return entry[0], entry[1]
+
+
+def _gather(arrays: tuple, lo: tuple, hi: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi)])`` and the chunks' lengths,
+    with a few numpy calls per distinct array (the chunks are ranges of a few log columns)."""
+    n = np.subtract(hi, lo)
+    total = int(n.sum())
+    src = np.repeat(np.asarray(lo, dtype=np.int64) - (np.cumsum(n) - n), n)
+    src += np.arange(total)  # row k of chunk c comes from row lo[c] + k of its array
+    index: dict[int, int] = {}
+    gid = [index.setdefault(id(a), len(index)) for a in arrays]
+    if len(index) == 1:
+        return arrays[0][src], n
+    distinct = list({id(a): a for a in arrays}.values())  # in the order of index
+    g = np.array(gid, dtype=np.int64)
+    first = np.full(len(distinct), np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.zeros(len(distinct), dtype=np.int64)
+    np.minimum.at(first, g, np.asarray(lo, dtype=np.int64))
+    np.maximum.at(last, g, np.asarray(hi, dtype=np.int64))
+    base = np.cumsum(last - first) - (last - first) - first  # row r of array k: base[k] + r
+    src += np.repeat(base[g], n)
+    return np.concatenate([a[i:j] for a, i, j in zip(distinct, first.tolist(), last.tolist(),
+                                                     strict=True)])[src], n
 
 
 class _Fetch:
     """A lane's fetch in flight: what it asks for, when it was sent, its deadline and answers."""
 
-    __slots__ = ("answered", "answers", "deadline", "sent", "token", "wanted")
+    __slots__ = ("answered", "answers", "deadline", "due", "sent", "token", "wanted")
 
     def __init__(self, wanted: list[tuple], sent: float) -> None:
         self.wanted = wanted
         self.sent = sent
         self.deadline = 0.0
+        self.due = INF  # when the waiting fetch looks again
         self.token = 0
         self.answers: list[tuple] = []
         self.answered = 0.0
@@ -261,8 +458,8 @@ class Lane:
 
     __slots__ = ("buf", "c", "dead", "deadline", "engine", "fetch", "fetch_step", "generation",
                  "group", "latency", "loop", "loop_step", "member", "partitions", "parts",
-                 "poll_timeout", "poll_token", "polling", "r", "ready", "resuming", "topics",
-                 "tps")
+                 "poll_timeout", "poll_token", "polling", "r", "ready", "resuming", "steps",
+                 "topics", "tps")
 
     def __init__(self, runner: LeanRunner, engine: Any) -> None:
         self.r = runner
@@ -300,8 +497,58 @@ class Lane:
         self.resuming = False
         self.deadline = 0.0
         self.poll_token = 0
+        self.steps: list[tuple] = []  # (time, event id, fn, arg), a heap
         c._lean = self
         runner.taken += 1
+        runner.add(self)
+
+    # ---- scheduling ------------------------------------------------------------------------
+    def at(self, t: float, fn, arg: Any) -> None:
+        """Run ``fn(arg)`` at time ``t``, keyed as a timeout scheduled now."""
+        r = self.r
+        eid = next(r._eid)
+        heappush(self.steps, (t, eid, fn, arg))
+        if not r._running:  # a step added outside a run: a wake-up must stand for it
+            r._arm(t, eid)
+
+    def hop(self, fn, arg: Any) -> None:
+        """Run ``fn(arg)`` after a zero-time hop: at once when nothing else this lane's steps
+        must follow is due at this instant (the hop would be the very next thing to run), else
+        as a timeout(0) would."""
+        r = self.r
+        now = r.env._now  # type: ignore[attr-defined]
+        steps = self.steps
+        queue = r._queue
+        if ((not steps or steps[0][0] > now) and r.horizon > now
+                and (not queue or queue[0][0] > now)):
+            fn(arg)
+        else:
+            self.at(now, fn, arg)
+
+    def advance(self, t: float, eid: float, strict: bool = False) -> None:
+        """Run this lane's steps keyed below ``(t, eid)`` — ``strict``: and below simpy's
+        next event, which a step may have scheduled."""
+        steps = self.steps
+        r = self.r
+        env = r.env
+        while steps and not self.dead:
+            e = steps[0]
+            if e[0] > t or (e[0] == t and e[1] > eid):
+                return
+            if strict:
+                qt, qe = r._head()
+                if e[0] > qt or (e[0] == qt and e[1] > qe):
+                    return
+            heappop(steps)
+            env._now = e[0]  # type: ignore[attr-defined]
+            e[2](e[3])
+
+    def steady(self) -> bool:
+        """Nothing that would hand the lane back is pending (it takes an event to change)."""
+        loop, c, group = self.loop, self.c, self.group
+        return not (loop._stopping or c._closing or c._fatal is not None or c._rejoin_needed
+                    or c._joining or c._wake is not None or c._generation != self.generation
+                    or group.generation != self.generation or self.member not in group.members)
 
     # ---- the loop ------------------------------------------------------------------------
     def start(self) -> None:
@@ -316,11 +563,135 @@ class Lane:
         now = self.r.env._now  # type: ignore[attr-defined]
         if (loop._stopping or (loop.until is not None and now >= loop.until) or c._closing
                 or c._fatal is not None or c._rejoin_needed or c._joining
-                or c._generation != self.generation or not _steady(c.cluster)):
+                or c._generation != self.generation
+                or (not self.r.free and not _steady(c.cluster))):  # (free: steady throughout)
             self.release()
             self.engine._top()
             return
-        self._poll(now, True)
+        if self.r.free:
+            self._turns(now)
+        else:
+            self._poll(now, True)
+
+    def _turns(self, t0: float) -> None:
+        """Whole cycles at once in a free window, from the top of the loop at ``t0``: poll
+        (drain, fetch), deliver and commit at ``t0``; the fetch answered and the OffsetCommit
+        stored at ``t1 = t0 + latency``; the response applied and the commit answered at
+        ``t2 = t1 + latency``, the next top. A fetch that finds no data waits until the first
+        HW move of a wanted partition, ``t*``, and its response comes at ``tr = t* + latency``:
+        by ``t2`` (the next top drains it), or later — the top at ``t2`` then waits in
+        ``poll()`` and the response wakes it, and the next cycle starts from that poll at
+        ``tr``. The same changes, in the same order, as the steps would make (other lanes'
+        steps between them do not touch this lane), as long as the cycle ends before the window
+        does and no step of this lane comes between; the first cycle that does not qualify goes
+        on step by step."""
+        r = self.r
+        env = r.env
+        c = self.c
+        loop = self.loop
+        steps = self.steps
+        parts = self.parts
+        buf = self.buf
+        ready = self.ready
+        latency = self.latency
+        horizon = r.horizon
+        max_wait = c._fetch_max_wait
+        poll_timeout = self.poll_timeout
+        stats = c.stats
+        lstats = loop.stats
+        receiver = c.receiver
+        group = self.group
+        stored = group.offsets
+        stored_at = group.committed_at
+        tps = self.tps
+        top = True  # the cycle starts at the top of the loop (else: in a woken poll())
+        while True:
+            t1 = t0 + latency
+            t2 = t1 + latency
+            while steps and self._stale(steps[0]):
+                heappop(steps)
+            if (t2 >= horizon or (steps and steps[0][0] <= t2) or c._fetching or not ready):
+                break
+            env._now = t0  # type: ignore[attr-defined]
+            c._last_poll = t0
+            if top:
+                stats["polls"] += 1
+            chunks = self._drain()
+            wanted = [(st, st.epoch, st.position) for st in parts if st not in buf]
+            answered = t1
+            answers = self._answers(wanted, t1, True) if wanted else []
+            if answers is None:  # the fetch would wait for data
+                answered = INF
+                for st, _epoch, _off in wanted:
+                    moves = r.look(st.part, t1)[2]
+                    if moves < answered:
+                        answered = moves
+                tr = answered + latency
+                if (answered < t1 + max_wait and tr < horizon
+                        and (not steps or steps[0][0] > tr)
+                        and (tr <= t2 or (not ready and tr < t2 + poll_timeout))):
+                    answers = self._answers(wanted, answered, True)
+                if answers is None:  # (or it would fail): step by step from here
+                    self._send_fetch(t0)
+                    self.polling = False
+                    self._consume(t0, chunks)
+                    return
+            if wanted:
+                stats["fetches"] += 1
+            self.polling = False
+            # deliver (zero processing time) and send the OffsetCommit
+            lstats["batches"] += 1
+            n = 0
+            for msg, i, j in chunks:
+                n += j - i
+                if r.tracing:
+                    r.deliveries.append((msg, i, j, receiver, t0))
+            if len(r.deliveries) > FLUSH_CHUNKS:
+                r.flush()
+            lstats["processed"] += n
+            offsets = [st.position for st in parts]
+            # t1: the OffsetCommit at the coordinator
+            group.members[self.member].last_heartbeat = t1
+            for tp, off in zip(tps, offsets, strict=True):
+                stored[tp] = off
+                stored_at[tp] = t1
+            if r.tracing:
+                r.commits.append((self, offsets, t1))
+            # t2: the commit answered (and the top of the loop); the response at tr
+            stats["commits"] += 1
+            r.turns += 1
+            tr = answered + latency
+            if tr > t2:  # the top at t2 finds nothing buffered and waits in poll()
+                c._last_poll = t2
+                stats["polls"] += 1
+                self.deadline = t2 + poll_timeout
+                self.poll_token += 1
+            for st, _epoch, off, cols, i, j, hw, start, _nbytes in answers:
+                if cols is None:
+                    continue
+                st.checked = answered
+                st.hw = hw
+                if j > i:
+                    buf[st] = [cols, i, j, off, start]
+                    ready.append(st)
+            if tr > t2:
+                t0, top = tr, False
+            else:
+                t0, top = t2, True
+        env._now = t0  # type: ignore[attr-defined]
+        if not top:
+            self.polling = True  # the woken poll() goes on
+        self._poll(t0, top)
+
+    def _stale(self, entry: tuple) -> bool:
+        """A step that would do nothing (a poll timer or fetch wake-up of the past)."""
+        fn = entry[2]
+        if fn == self._poll_timer:
+            return entry[3] != self.poll_token or not self.polling
+        if fn == self._woken:
+            fetch, token = entry[3]
+            return fetch is not self.fetch or token != fetch.token
+        return False
 
     def _poll(self, now: float, top: bool) -> None:
         """``poll()``: drain, send a fetch, then consume or wait."""
@@ -338,12 +709,12 @@ class Lane:
             self.polling = True
             self.deadline = now + self.poll_timeout
             self.poll_token += 1
-            self.r.at(self.deadline, self._poll_timer, self.poll_token)
+            self.at(self.deadline, self._poll_timer, self.poll_token)
         elif now >= self.deadline:
             self.polling = False
             self.poll_token += 1
             self.loop_step = ("top", now)
-            self.r.at(now, self._top, None)  # the empty batch: the loop goes round
+            self.at(now, self._top, None)  # the empty batch: the loop goes round
 
     def _drain(self) -> list[tuple]:
         """``Fetcher._drain`` on row ranges: one partition's buffered records after another."""
@@ -384,7 +755,7 @@ class Lane:
         fetch = self.fetch = _Fetch(wanted, now)
         t = now + self.latency
         self.fetch_step = ("arrive", t)
-        self.r.at(t, self._arrive, fetch)
+        self.at(t, self._arrive, fetch)
 
     def _consume(self, now: float, chunks: list[tuple]) -> None:
         """Deliver the batch (zero processing time) and send the OffsetCommit."""
@@ -403,7 +774,7 @@ class Lane:
         offsets = [st.position for st in self.parts]
         t = now + self.latency
         self.loop_step = ("coord", t, offsets, now)
-        r.at(t, self._coordinator, (offsets, now))
+        self.at(t, self._coordinator, (offsets, now))
 
     def _coordinator(self, arg: tuple) -> None:
         """The OffsetCommit at the coordinator (``Group.commit`` when it would succeed)."""
@@ -415,7 +786,8 @@ class Lane:
         now = self.r.env._now  # type: ignore[attr-defined]
         group = self.group
         member = group.members.get(self.member)
-        if member is None or self.generation != group.generation or not _steady(c.cluster):
+        if (member is None or self.generation != group.generation
+                or (not self.r.free and not _steady(c.cluster))):
             self.release()
             self.engine.at_coordinator(self.member, self.generation,
                                        dict(zip(self.tps, offsets, strict=True)), sent,
@@ -432,7 +804,7 @@ class Lane:
             r.commits.append((self, offsets, now))
         t = now + self.latency
         self.loop_step = ("committed", t)
-        r.at(t, self._committed, None)
+        self.at(t, self._committed, None)
 
     def _committed(self, _arg: Any) -> None:
         if self.dead:
@@ -440,13 +812,13 @@ class Lane:
         self.c.stats["commits"] += 1
         now = self.r.env._now  # type: ignore[attr-defined]
         self.loop_step = ("top", now)
-        self.r.hop(self._top, None)  # the commit process's end event
+        self.hop(self._top, None)  # the commit process's end event
 
     def _poll_timer(self, token: int) -> None:
         if self.dead or token != self.poll_token or not self.polling or self.resuming:
             return
         self.resuming = True
-        self.r.hop(self._resume, token)
+        self.hop(self._resume, token)
 
     def _resume(self, token: int) -> None:
         """The waiting ``poll()`` wakes up (a fetch response, or its timer)."""
@@ -476,46 +848,84 @@ class Lane:
 
     def _check(self, fetch: _Fetch) -> None:
         """The long poll at the broker: answer now, or wait for data or the deadline."""
-        now = self.r.env._now  # type: ignore[attr-defined]
+        r = self.r
+        now = r.env._now  # type: ignore[attr-defined]
         c = self.c
-        if not _steady(c.cluster):
+        if not r.free and not _steady(c.cluster):
             self._hand_fetch_back(fetch)._check()
             return
         if now < fetch.deadline:
-            ready = False
+            due = INF
             for st, _epoch, off in fetch.wanted:
-                log = st.part.log
-                if off < log.log_start_offset or off > log.log_end_offset or st.part.truncations:
+                part = st.part
+                log, hw, moves = r.look(part, now)
+                if (off < log.log_start_offset or part.truncations
+                        or (off > hw and off > r.end(part, now))):
                     self._hand_fetch_back(fetch)._check()  # an error answer: the fast path's
                     return
-                if log.high_watermark > off:
-                    ready = True
+                if hw > off:
                     break
-            if not ready:
-                self._wait(fetch)
+                if moves < due:
+                    due = moves
+            else:
+                self._wait(fetch, due)
                 return
         self._answer(fetch, now)
 
-    def _wait(self, fetch: _Fetch) -> None:
+    def _wait(self, fetch: _Fetch, due: float) -> None:
+        """Wait for data or the deadline: in a free window, until the first HW move of a
+        wanted partition the inbound batches tell (looked at again after every simpy event
+        while it waits: ``reconsider``); else on the partitions' own wake-ups."""
         fetch.token += 1
         token = fetch.token
         self.fetch_step = ("wait",)
+        if self.r.free:
+            if due > fetch.deadline:
+                due = fetch.deadline
+            fetch.due = due
+            self.at(due, self._woken, (fetch, token))
+            self.r.parked.add(self)
+            return
 
         def woken(_event: Any) -> None:
             self._woken((fetch, token))
 
         for st, _epoch, _off in fetch.wanted:
             st.part.wait_for_data().callbacks.append(woken)
-        self.r.at(fetch.deadline, self._woken, (fetch, token))
+        self.at(fetch.deadline, self._woken, (fetch, token))
+
+    def reconsider(self) -> None:
+        """A parked fetch looks at its partitions again (simpy events may have added data or
+        inbound batches): it wakes earlier if it now has data or knows of an earlier HW move."""
+        fetch = self.fetch
+        step = self.fetch_step
+        if self.dead or fetch is None or step is None or step[0] != "wait":
+            self.r.parked.discard(self)
+            return
+        now = self.r.env._now  # type: ignore[attr-defined]
+        due = fetch.due
+        for st, _epoch, off in fetch.wanted:
+            part = st.part
+            if part.log.high_watermark > off:
+                due = now
+                break
+            if part._next_hw < due:
+                due = part._next_hw
+        if due < fetch.due:
+            self.r.reconsidered += 1
+            fetch.token += 1
+            fetch.due = due
+            self.at(due, self._woken, (fetch, fetch.token))
 
     def _woken(self, arg: tuple) -> None:
         fetch, token = arg
         if self.dead or fetch is not self.fetch or token != fetch.token:
             return
         fetch.token += 1
+        self.r.parked.discard(self)
         now = self.r.env._now  # type: ignore[attr-defined]
         self.fetch_step = ("recheck", now)
-        self.r.at(now, self._recheck, fetch)  # the any_of condition's own event
+        self.at(now, self._recheck, fetch)  # the any_of condition's own event
 
     def _recheck(self, fetch: _Fetch) -> None:
         if self.dead or fetch is not self.fetch:
@@ -524,46 +934,63 @@ class Lane:
         self._check(fetch)
 
     def _answer(self, fetch: _Fetch, now: float) -> None:
-        """``Fetcher._fetch_answers`` on row ranges (``Log.read``'s byte limits)."""
-        c = self.c
-        budget = c._fetch_max_bytes
-        part_max = c._partition_max_bytes
-        answers = []
-        for st, epoch, off in fetch.wanted:
-            part = st.part
-            log = part.log
-            # the cluster is steady (checked by the caller): a leader serves its partition
-            if (off < log.log_start_offset or off > log.log_end_offset or part.truncations
-                    or part.leader < 0):
-                self._hand_fetch_back(fetch)._check()
-                return
-            if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
-                answers.append((st, epoch, off, None, 0, 0, 0, 0, 0))
-                continue
-            hw = log.high_watermark
-            if hw <= off:  # nothing new: an empty answer (it still carries the HW)
-                answers.append((st, epoch, off, (), 0, 0, hw, log.log_start_offset, 0))
-                continue
-            # offsets are dense without compaction: the log start offset sits at the head row
-            i = log._head + (off - log.log_start_offset)
-            if int(log._off[i]) != off:
-                i = log._row(off)  # (a log that broke the rule)
-            j = i + (hw - off)
-            cum = log._cum
-            limit = part_max if part_max < budget else budget
-            nbytes = int(cum[j] - cum[i])
-            if nbytes > limit:
-                k = int(np.searchsorted(cum[i + 1:j + 1], cum[i] + limit, side="right"))
-                j = i + (k if k > 1 else 1)
-                nbytes = int(cum[j] - cum[i])
-            cols = (log._off, log._msg, log._ts, log._size, log._key, log._null)
-            answers.append((st, epoch, off, cols, i, j, hw, log.log_start_offset, nbytes))
-            budget -= nbytes
+        """``Fetcher._fetch_answers`` on row ranges, sent back one latency later."""
+        answers = self._answers(fetch.wanted, now, False)
+        if answers is None:  # an error answer: the fast path's
+            self._hand_fetch_back(fetch)._check()
+            return
         fetch.answers = answers
         fetch.answered = now
         t = now + self.latency
         self.fetch_step = ("respond", t)
-        self.r.at(t, self._respond, fetch)
+        self.at(t, self._respond, fetch)
+
+    def _answers(self, wanted: list[tuple], now: float, need_data: bool) -> list[tuple] | None:
+        """The answers to a fetch of ``wanted`` at ``now`` (``Log.read``'s byte limits); None
+        for an error answer (the fast path gives it), or when ``need_data`` and no partition
+        has data below its HW (the fetch would wait)."""
+        c = self.c
+        r = self.r
+        budget = c._fetch_max_bytes
+        part_max = c._partition_max_bytes
+        answers = []
+        data = False
+        free = r.free
+        views = r._views
+        for st, epoch, off in wanted:
+            part = st.part
+            if free:  # the window's view (no leader change or truncation in a free window)
+                view = views[part]
+            else:
+                if part.truncations or part.leader < 0:
+                    return None
+                log = part.log
+                view = r._view(log, log.high_watermark, 0, 0, (), (), ())
+            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view
+            hw = leo if a == k else leo + bl[bisect_right(hw_l, now, a, k)] - bl[a]
+            if off < start or (off > hw and off > r.end(part, now)):
+                return None
+            if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
+                answers.append((st, epoch, off, None, 0, 0, 0, 0, 0))
+                continue
+            if hw <= off:  # nothing new: an empty answer (it still carries the HW)
+                answers.append((st, epoch, off, (), 0, 0, hw, start, 0))
+                continue
+            # offsets are dense without compaction: the log start offset sits at the head row
+            i = head + (off - start)
+            j = i + (hw - off)
+            limit = part_max if part_max < budget else budget
+            nbytes = cum.item(j) - cum.item(i)
+            if nbytes > limit:
+                m = int(np.searchsorted(cum[i + 1:j + 1], cum.item(i) + limit, side="right"))
+                j = i + (m if m > 1 else 1)
+                nbytes = cum.item(j) - cum.item(i)
+            answers.append((st, epoch, off, cols, i, j, hw, start, nbytes))
+            budget -= nbytes
+            data = True
+        if need_data and not data:
+            return None
+        return answers
 
     def _respond(self, fetch: _Fetch) -> None:
         """``Fetcher._fetch_apply``: buffer the ranges, wake the waiting ``poll()``."""
@@ -588,7 +1015,7 @@ class Lane:
             c._wakeup()
         if self.polling and not self.resuming:
             self.resuming = True
-            self.r.hop(self._resume, self.poll_token)
+            self.hop(self._resume, self.poll_token)
 
     # ---- back to the fast path ---------------------------------------------------------------
     @staticmethod
@@ -619,6 +1046,8 @@ class Lane:
         self.dead = True
         c = self.c
         c._lean = None
+        self.steps.clear()
+        self.r.remove(self)
         self.r.released += 1
         self.r.flush()
         env = self.r.env
