@@ -604,11 +604,14 @@ class Lane:
         stored = group.offsets
         stored_at = group.committed_at
         tps = self.tps
+        drain = self._drain
+        answer = self._answers
+        stale = self._stale
         top = True  # the cycle starts at the top of the loop (else: in a woken poll())
         while True:
             t1 = t0 + latency
             t2 = t1 + latency
-            while steps and self._stale(steps[0]):
+            while steps and stale(steps[0]):
                 heappop(steps)
             if (t2 >= horizon or (steps and steps[0][0] <= t2) or c._fetching or not ready):
                 break
@@ -616,10 +619,10 @@ class Lane:
             c._last_poll = t0
             if top:
                 stats["polls"] += 1
-            chunks = self._drain()
+            chunks = drain()
             wanted = [(st, st.epoch, st.position) for st in parts if st not in buf]
             answered = t1
-            answers = self._answers(wanted, t1, True) if wanted else []
+            answers = answer(wanted, t1, True) if wanted else []
             if answers is None:  # the fetch would wait for data
                 answered = INF
                 for st, _epoch, _off in wanted:
@@ -630,7 +633,7 @@ class Lane:
                 if (answered < t1 + max_wait and tr < horizon
                         and (not steps or steps[0][0] > tr)
                         and (tr <= t2 or (not ready and tr < t2 + poll_timeout))):
-                    answers = self._answers(wanted, answered, True)
+                    answers = answer(wanted, answered, True)
                 if answers is None:  # (or it would fail): step by step from here
                     self._send_fetch(t0)
                     self.polling = False
@@ -953,10 +956,12 @@ class Lane:
         r = self.r
         budget = c._fetch_max_bytes
         part_max = c._partition_max_bytes
-        answers = []
+        answers: list[tuple] = []
+        add = answers.append
         data = False
         free = r.free
         views = r._views
+        after = bisect_right
         for st, epoch, off in wanted:
             part = st.part
             if free:  # the window's view (no leader change or truncation in a free window)
@@ -967,14 +972,14 @@ class Lane:
                 log = part.log
                 view = r._view(log, log.high_watermark, 0, 0, (), (), ())
             _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view
-            hw = leo if a == k else leo + bl[bisect_right(hw_l, now, a, k)] - bl[a]
+            hw = leo if a == k else leo + bl[after(hw_l, now, a, k)] - bl[a]
             if off < start or (off > hw and off > r.end(part, now)):
                 return None
             if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
-                answers.append((st, epoch, off, None, 0, 0, 0, 0, 0))
+                add((st, epoch, off, None, 0, 0, 0, 0, 0))
                 continue
             if hw <= off:  # nothing new: an empty answer (it still carries the HW)
-                answers.append((st, epoch, off, (), 0, 0, hw, start, 0))
+                add((st, epoch, off, (), 0, 0, hw, start, 0))
                 continue
             # offsets are dense without compaction: the log start offset sits at the head row
             i = head + (off - start)
@@ -985,7 +990,7 @@ class Lane:
                 m = int(np.searchsorted(cum[i + 1:j + 1], cum.item(i) + limit, side="right"))
                 j = i + (m if m > 1 else 1)
                 nbytes = cum.item(j) - cum.item(i)
-            answers.append((st, epoch, off, cols, i, j, hw, start, nbytes))
+            add((st, epoch, off, cols, i, j, hw, start, nbytes))
             budget -= nbytes
             data = True
         if need_data and not data:
