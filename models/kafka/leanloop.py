@@ -588,7 +588,6 @@ class Lane:
         r = self.r
         env = r.env
         c = self.c
-        loop = self.loop
         steps = self.steps
         parts = self.parts
         buf = self.buf
@@ -597,16 +596,15 @@ class Lane:
         horizon = r.horizon
         max_wait = c._fetch_max_wait
         poll_timeout = self.poll_timeout
-        stats = c.stats
-        lstats = loop.stats
         receiver = c.receiver
-        group = self.group
-        stored = group.offsets
-        stored_at = group.committed_at
-        tps = self.tps
+        tracing = r.tracing
         drain = self._drain
         answer = self._answers
         stale = self._stale
+        # what no one else reads before the window ends is written once, at the end
+        polls = fetches = commits = processed = 0
+        offsets: list[int] | None = None
+        committed_at = 0.0
         top = True  # the cycle starts at the top of the loop (else: in a woken poll())
         while True:
             t1 = t0 + latency
@@ -618,7 +616,7 @@ class Lane:
             env._now = t0  # type: ignore[attr-defined]
             c._last_poll = t0
             if top:
-                stats["polls"] += 1
+                polls += 1
             chunks = drain()
             wanted = [(st, st.epoch, st.position) for st in parts if st not in buf]
             answered = t1
@@ -635,38 +633,32 @@ class Lane:
                         and (tr <= t2 or (not ready and tr < t2 + poll_timeout))):
                     answers = answer(wanted, answered, True)
                 if answers is None:  # (or it would fail): step by step from here
+                    self._count(polls, fetches, commits, processed, offsets, committed_at)
                     self._send_fetch(t0)
                     self.polling = False
                     self._consume(t0, chunks)
                     return
             if wanted:
-                stats["fetches"] += 1
+                fetches += 1
             self.polling = False
             # deliver (zero processing time) and send the OffsetCommit
-            lstats["batches"] += 1
-            n = 0
             for msg, i, j in chunks:
-                n += j - i
-                if r.tracing:
+                processed += j - i
+                if tracing:
                     r.deliveries.append((msg, i, j, receiver, t0))
             if len(r.deliveries) > FLUSH_CHUNKS:
                 r.flush()
-            lstats["processed"] += n
-            offsets = [st.position for st in parts]
             # t1: the OffsetCommit at the coordinator
-            group.members[self.member].last_heartbeat = t1
-            for tp, off in zip(tps, offsets, strict=True):
-                stored[tp] = off
-                stored_at[tp] = t1
-            if r.tracing:
+            offsets = [st.position for st in parts]
+            committed_at = t1
+            if tracing:
                 r.commits.append((self, offsets, t1))
             # t2: the commit answered (and the top of the loop); the response at tr
-            stats["commits"] += 1
-            r.turns += 1
+            commits += 1
             tr = answered + latency
             if tr > t2:  # the top at t2 finds nothing buffered and waits in poll()
                 c._last_poll = t2
-                stats["polls"] += 1
+                polls += 1
                 self.deadline = t2 + poll_timeout
                 self.poll_token += 1
             for st, _epoch, off, cols, i, j, hw, start, _nbytes in answers:
@@ -681,10 +673,31 @@ class Lane:
                 t0, top = tr, False
             else:
                 t0, top = t2, True
+        self._count(polls, fetches, commits, processed, offsets, committed_at)
         env._now = t0  # type: ignore[attr-defined]
         if not top:
             self.polling = True  # the woken poll() goes on
         self._poll(t0, top)
+
+    def _count(self, polls: int, fetches: int, commits: int, processed: int,
+               offsets: list[int] | None, committed_at: float) -> None:
+        """``_turns``' statistics, and its last OffsetCommit as the coordinator stored it."""
+        stats = self.c.stats
+        stats["polls"] += polls
+        stats["fetches"] += fetches
+        stats["commits"] += commits
+        lstats = self.loop.stats
+        lstats["batches"] += commits
+        lstats["processed"] += processed
+        self.r.turns += commits
+        if offsets is not None:
+            group = self.group
+            group.members[self.member].last_heartbeat = committed_at
+            stored = group.offsets
+            stored_at = group.committed_at
+            for tp, off in zip(self.tps, offsets, strict=True):
+                stored[tp] = off
+                stored_at[tp] = committed_at
 
     def _stale(self, entry: tuple) -> bool:
         """A step that would do nothing (a poll timer or fetch wake-up of the past)."""
