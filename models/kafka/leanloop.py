@@ -64,7 +64,7 @@ from collections import deque
 from heapq import heappop, heappush
 from itertools import chain, islice, pairwise
 from math import inf as INF
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -370,6 +370,18 @@ class LeanRunner:
                 offset=column(offsets), t=np.repeat(np.array(t, dtype=np.float64), k))
 
 
+def _rows(cum: np.ndarray, i: int, j: int, limit: int) -> tuple[int, int]:
+    """Log rows ``i:j`` cut to at most ``limit`` bytes, though never to no record (KIP-74: a
+    record larger than the limit still comes alone), and their bytes (``cum``: bytes before
+    each row)."""
+    nbytes = cum.item(j) - cum.item(i)
+    if nbytes > limit:
+        m = int(np.searchsorted(cum[i + 1:j + 1], cum.item(i) + limit, side="right"))
+        j = i + (m if m > 1 else 1)
+        nbytes = cum.item(j) - cum.item(i)
+    return j, nbytes
+
+
 def _key(entry: tuple) -> tuple:
     return entry[0], entry[1]
 
@@ -457,9 +469,9 @@ class Lane:
     """One loop's steady cycle on offsets (see the module docstring)."""
 
     __slots__ = ("buf", "c", "dead", "deadline", "engine", "fetch", "fetch_step", "generation",
-                 "group", "latency", "loop", "loop_step", "member", "partitions", "parts",
-                 "poll_timeout", "poll_token", "polling", "r", "ready", "resuming", "steps",
-                 "topics", "tps")
+                 "group", "hints", "latency", "loop", "loop_step", "member", "partitions",
+                 "parts", "poll_timeout", "poll_token", "polling", "r", "ready", "resuming",
+                 "steps", "topics", "tps")
 
     def __init__(self, runner: LeanRunner, engine: Any) -> None:
         self.r = runner
@@ -498,6 +510,7 @@ class Lane:
         self.deadline = 0.0
         self.poll_token = 0
         self.steps: list[tuple] = []  # (time, event id, fn, arg), a heap
+        self.hints: dict[Any, tuple] = {}  # partition -> (view, batch index) (``_serve``)
         c._lean = self
         runner.taken += 1
         runner.add(self)
@@ -599,8 +612,9 @@ class Lane:
         receiver = c.receiver
         tracing = r.tracing
         drain = self._drain
-        answer = self._answers
+        serve = self._serve
         stale = self._stale
+        position_of = attrgetter("position")
         # what no one else reads before the window ends is written once, at the end
         polls = fetches = commits = processed = 0
         offsets: list[int] | None = None
@@ -618,12 +632,12 @@ class Lane:
             if top:
                 polls += 1
             chunks = drain()
-            wanted = [(st, st.epoch, st.position) for st in parts if st not in buf]
+            wanted = [st for st in parts if st not in buf]
             answered = t1
-            answers = answer(wanted, t1, True) if wanted else []
+            answers = serve(wanted, t1) if wanted else []
             if answers is None:  # the fetch would wait for data
                 answered = INF
-                for st, _epoch, _off in wanted:
+                for st in wanted:
                     moves = r.look(st.part, t1)[2]
                     if moves < answered:
                         answered = moves
@@ -631,7 +645,7 @@ class Lane:
                 if (answered < t1 + max_wait and tr < horizon
                         and (not steps or steps[0][0] > tr)
                         and (tr <= t2 or (not ready and tr < t2 + poll_timeout))):
-                    answers = answer(wanted, answered, True)
+                    answers = serve(wanted, answered)
                 if answers is None:  # (or it would fail): step by step from here
                     self._count(polls, fetches, commits, processed, offsets, committed_at)
                     self._send_fetch(t0)
@@ -649,7 +663,7 @@ class Lane:
             if len(r.deliveries) > FLUSH_CHUNKS:
                 r.flush()
             # t1: the OffsetCommit at the coordinator
-            offsets = [st.position for st in parts]
+            offsets = list(map(position_of, parts))
             committed_at = t1
             if tracing:
                 r.commits.append((self, offsets, t1))
@@ -661,13 +675,11 @@ class Lane:
                 polls += 1
                 self.deadline = t2 + poll_timeout
                 self.poll_token += 1
-            for st, _epoch, off, cols, i, j, hw, start, _nbytes in answers:
-                if cols is None:
-                    continue
+            for st, cols, i, j, hw, start in answers:
                 st.checked = answered
                 st.hw = hw
                 if j > i:
-                    buf[st] = [cols, i, j, off, start]
+                    buf[st] = [cols, i, j, st.position, start]
                     ready.append(st)
             if tr > t2:
                 t0, top = tr, False
@@ -678,6 +690,49 @@ class Lane:
         if not top:
             self.polling = True  # the woken poll() goes on
         self._poll(t0, top)
+
+    def _serve(self, wanted: list[Any], now: float) -> list[tuple] | None:
+        """``_answers`` for ``_turns``: the fetch of ``wanted`` (positions as they are) answered
+        at ``now`` in a free window, as ``(state, columns, row from, row to, HW, log start)``
+        for the partitions answered; None when no partition has data (or one would fail). The
+        HW is found from where this lane last found it in the same view (lanes look forward)."""
+        c = self.c
+        r = self.r
+        budget = c._fetch_max_bytes
+        part_max = c._partition_max_bytes
+        views = r._views
+        hints = self.hints
+        out = []
+        data = False
+        for st in wanted:
+            off = st.position
+            part = st.part
+            view = views[part]
+            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view
+            if a == k:
+                hw = leo
+            else:
+                hint = hints.get(part)
+                j = hint[1] if hint is not None and hint[0] is view else a
+                if j < k and hw_l[j] <= now:
+                    j += 1
+                    if j < k and hw_l[j] <= now:
+                        j = bisect_right(hw_l, now, j, k)
+                hints[part] = (view, j)
+                hw = leo + bl[j] - bl[a]
+            if off < start or (off > hw and off > r.end(part, now)):
+                return None
+            if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
+                continue
+            if hw <= off:  # an empty answer (it still carries the HW)
+                out.append((st, None, 0, 0, hw, start))
+                continue
+            i = head + (off - start)  # dense offsets: the log start offset at the head row
+            j, nbytes = _rows(cum, i, i + (hw - off), part_max if part_max < budget else budget)
+            out.append((st, cols, i, j, hw, start))
+            budget -= nbytes
+            data = True
+        return out if data else None
 
     def _count(self, polls: int, fetches: int, commits: int, processed: int,
                offsets: list[int] | None, committed_at: float) -> None:
@@ -996,13 +1051,7 @@ class Lane:
                 continue
             # offsets are dense without compaction: the log start offset sits at the head row
             i = head + (off - start)
-            j = i + (hw - off)
-            limit = part_max if part_max < budget else budget
-            nbytes = cum.item(j) - cum.item(i)
-            if nbytes > limit:
-                m = int(np.searchsorted(cum[i + 1:j + 1], cum.item(i) + limit, side="right"))
-                j = i + (m if m > 1 else 1)
-                nbytes = cum.item(j) - cum.item(i)
+            j, nbytes = _rows(cum, i, i + (hw - off), part_max if part_max < budget else budget)
             add((st, epoch, off, cols, i, j, hw, start, nbytes))
             budget -= nbytes
             data = True
