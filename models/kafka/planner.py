@@ -59,10 +59,8 @@ planned requests of the instant go first).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
-from itertools import accumulate
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -73,13 +71,16 @@ from models.kafka.inbound import Inbound
 INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
 MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
+RUN_MIN = 4  # a new schedule that gives a run of fewer requests than this...
+RUN_WAIT = 8  # ... is not made again before this many requests are planned one at a time
 
 
 def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
     """Per-record tables of a feed (built once, cached on the feed): send times; ``fit[k]``,
     the end of a batch that starts at record ``k`` (``Feed.cut``); ``ready[k]``, when that
-    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``. numpy arrays, read a
-    scalar at a time with ``.item`` (only batch starts and ends are looked at)."""
+    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``; ``nxt[k]``, the end of
+    that batch when it is drained at ``ready[k]``. numpy arrays, read a scalar at a time with
+    ``.item`` (only batch starts and ends are looked at)."""
     if feed.plan is None:
         t = feed.t
         cum = feed.cum
@@ -93,7 +94,10 @@ def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
         closing = ~exact & (fit < n)
         full_at[closing] = t[fit[closing]]
         ready = np.minimum(t + linger, full_at)
-        feed.plan = (t, fit, ready, cum)
+        # the end of a batch that starts at k if drained the moment it is ready: full, or
+        # the records sent by its linger expiry
+        nxt = np.minimum(fit, np.searchsorted(t, ready, side="right"))
+        feed.plan = (t, fit, ready, cum, nxt)
     return feed.plan
 
 
@@ -101,8 +105,8 @@ class _Cursor:
     """The planner's position in one partition queue: its head feed's tables and next batch
     (``h``: send time of its first unsent record; ``rt``: when that batch is ready)."""
 
-    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey", "ok",
-                 "pos", "pq", "readyi", "rows", "rt", "t", "ti")
+    __slots__ = ("cum", "cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey",
+                 "nxt", "nxti", "ok", "pos", "pq", "ready", "readyi", "rows", "rt", "t", "ti")
 
     def __init__(self, pq: Any, planner: Planner) -> None:
         self.pq = pq
@@ -119,17 +123,27 @@ class _Cursor:
         self.n = 0
         self.rt = INF
         self.feed = None
-        self.rows: list[tuple] = []  # the batches planned from the current feed
+        self.rows = _Rows()  # the batches planned from the current feed
         self.lanes: list[tuple] = []  # (feed, rows) of the feeds planned to their end
         self._load(planner)
+
+    def advance(self, end: int, planner: Planner) -> None:
+        """The head batch was sent with the records up to ``end``."""
+        self.feed.pos = end
+        self.pos = end
+        if end < self.n:
+            self.rt = self.readyi(end)
+            self.h = self.ti(end)
+        else:
+            self._load(planner)
 
     def _load(self, planner: Planner) -> None:
         """Move to the next feed with unsent records (``rt`` = INF when there is none)."""
         feeds = self.pq.feeds
         p = planner.producer
-        if self.rows:
+        if self.rows.g:
             self.lanes.append((self.feed, self.rows))
-            self.rows = []
+            self.rows = _Rows()
         while True:
             self.fi += 1
             if self.fi >= len(feeds):
@@ -142,13 +156,74 @@ class _Cursor:
             if feed.pos < len(feed.idx):
                 break
         self.feed = feed
-        t, fit, ready, cum = feed_tables(feed, p.linger, p.batch_size)
-        self.t = t
+        t, fit, ready, cum, nxt = feed_tables(feed, p.linger, p.batch_size)
+        self.t, self.ready, self.cum, self.nxt = t, ready, cum, nxt
         self.ti, self.fiti, self.readyi, self.cumi = t.item, fit.item, ready.item, cum.item
+        self.nxti = nxt.item
         self.n = len(t)
         self.pos = pos = feed.pos
         self.rt = self.readyi(pos)
         self.h = self.ti(pos)
+
+
+class _Rows:
+    """The batches planned for one partition from one feed, in send order, a list per column:
+    request number, send, arrival and answer times, first and end record, base sequence (-1
+    without idempotence), HW time."""
+
+    __slots__ = ("at", "e", "g", "hw", "r", "resp", "s", "seq")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, [])
+
+
+class _Requests:
+    """The requests of one planning step in planning order, a list per column (a request's
+    number is its index): send time, broker, drain start, answer time, batch count, the time
+    the answer leaves the leader."""
+
+    __slots__ = ("broker", "dstart", "hop", "nb", "r", "resp")
+
+    __init__ = _Rows.__init__
+
+
+class _Chain:
+    """One partition's batches in a ``_Schedule`` (``Planner._chain``): first and end records
+    (lists ``s``, ``e``; arrays ``sa``, ``ends``), ready (= send: ``ready``, list ``r``),
+    first record's send (``heads``), arrival, answer and HW times (lists), each batch's place
+    in the schedule (``pm``), ``q``, the first one not planned yet; ``after``, the record
+    after the last batch, and that next batch's first send and ready times (``t``,
+    ``rnext``; INF at the feed's end); ``stop``, the time before which the schedule ends."""
+
+    __slots__ = ("after", "at", "e", "ends", "feed", "heads", "hw", "hwd", "pm", "q", "r",
+                 "ready", "resp", "rnext", "s", "sa", "stop", "t")
+
+    def find(self, pos: int) -> int:
+        """Index of the batch that starts at ``pos`` (``len(s)`` for ``after``), or -1."""
+        starts = self.s
+        q = bisect_left(starts, pos)
+        return q if pos == (starts[q] if q < len(starts) else self.after) else -1
+
+    def tail(self, q: int) -> _Chain:
+        """The chain from its batch ``q`` on."""
+        ch = _Chain()
+        ch.feed, ch.after, ch.stop, ch.hwd = self.feed, self.after, self.stop, self.hwd
+        ch.t, ch.rnext = self.t, self.rnext
+        ch.s, ch.e = self.s[q:], self.e[q:]
+        ch.sa, ch.ends, ch.ready, ch.heads = self.sa[q:], self.ends[q:], self.ready[q:], \
+            self.heads[q:]
+        ch.q = 0
+        return ch
+
+
+class _Schedule:
+    """A broker's requests that each carry one batch sent when ready (``Planner._schedule``):
+    send, answer and answer-leaves times in time order, the places a run must stop before
+    (``flags``, sorted, ending with the schedule's length), and each cursor's ``_Chain`` (None
+    for a cursor without records)."""
+
+    __slots__ = ("chains", "flags", "hop", "r", "resp")
 
 
 class _Lane:
@@ -182,6 +257,8 @@ class Planner:
         self.env = producer.env
         self.active = False
         self.enabled = True  # tests switch it off to compare with the event path
+        self.runs = True  # plan runs of one-batch requests at once (tests compare both ways)
+        self.run_requests = 0  # requests planned in runs (tests check that runs happen)
         self.windows: deque[_Window] = deque()
         self.infl: dict[int, deque[float]] = {}
         self.epoch = 0
@@ -244,7 +321,7 @@ class Planner:
         p = self.producer
         horizon = now + self.window
         stop = INF
-        reqs: list[tuple] = []
+        reqs = _Requests()
         nxt = INF  # the earliest ready time of a batch not planned yet
         cursors: list[_Cursor] = []
         for broker, pqs in p._by_broker.items():
@@ -255,9 +332,9 @@ class Planner:
             x = self._plan_broker(broker, curs, now, horizon, reqs)
             stop = min(stop, x)
             nxt = min(nxt, min(c.rt for c in curs))
-        if first and not reqs and stop <= now:
+        if first and not reqs.r and stop <= now:
             return False
-        if reqs:
+        if reqs.r:
             self._record(reqs, cursors)
         epoch = self.epoch
         if stop < INF:
@@ -269,9 +346,11 @@ class Planner:
         return True
 
     def _plan_broker(self, broker: int, curs: list[_Cursor], now: float, horizon: float,
-                     out: list) -> float:
+                     out: _Requests) -> float:
         """The sender's requests to ``broker`` up to ``horizon``; returns the time the
-        planner must stop at (INF when it need not)."""
+        planner must stop at (INF when it need not). Runs of requests that each carry one
+        batch sent the moment it is ready are planned by ``_run`` (when ``runs`` is on), the
+        rest a request at a time."""
         p = self.producer
         n = len(curs)
         acks0 = p.acks == "0"
@@ -292,9 +371,27 @@ class Planner:
         rts = [c.rt for c in curs]
         hs = [c.h for c in curs]
         order = [i % n for i in range(2 * n)]  # a drain visits curs[order[start:start + n]]
+        runs = self.runs and not cuts
+        sched = None  # the broker's schedule of one-batch requests (``_schedule``)
+        wait = 0  # requests planned one at a time before the next new schedule
         nreq = nbat = 0
         try:
             while True:
+                if runs:
+                    run = None if sched is None else self._run(sched, broker, curs, rts, hs,
+                                                               last, d, infl, out)
+                    if run is None and not wait:  # the positions are not the schedule's
+                        sched = self._schedule(curs, horizon, sched)
+                        run = None if sched is None else self._run(sched, broker, curs, rts,
+                                                                   hs, last, d, infl, out)
+                        wait = 0 if run is not None and run[0] >= RUN_MIN else RUN_WAIT
+                    elif wait:
+                        wait -= 1
+                    if run is not None:
+                        k, d, last = run
+                        nreq += k
+                        nbat += k
+                        self.run_requests += k
                 r = min(rts)
                 if r == INF:
                     return INF
@@ -338,24 +435,31 @@ class Planner:
                 if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
                     return r
                 d = start + 1
-                g = len(out)  # the request's number (its index before _record sorts them)
+                g = len(out.r)  # the request's number (its index before _record sorts them)
                 for c, pos, end, ci in got:
                     seq = -1
                     if idem:
                         pq = c.pq
                         seq = pq.next_seq
                         pq.next_seq = seq + end - pos
-                    c.rows.append((g, r, at, resp, pos, end, seq, at + c.hwd))
-                    c.feed.pos = end
-                    c.pos = end
-                    if end < c.n:
-                        c.rt = c.readyi(end)
-                        c.h = c.ti(end)
-                    else:
-                        c._load(self)
+                    rows = c.rows
+                    rows.g.append(g)
+                    rows.r.append(r)
+                    rows.at.append(at)
+                    rows.resp.append(resp)
+                    rows.s.append(pos)
+                    rows.e.append(end)
+                    rows.seq.append(seq)
+                    rows.hw.append(at + c.hwd)
+                    c.advance(end, self)
                     rts[ci] = c.rt
                     hs[ci] = c.h
-                out.append((r, broker, start, at, resp, len(got), hop, g))
+                out.r.append(r)
+                out.broker.append(broker)
+                out.dstart.append(start)
+                out.resp.append(resp)
+                out.nb.append(len(got))
+                out.hop.append(hop)
                 last = r
                 nreq += 1
                 nbat += len(got)
@@ -367,52 +471,280 @@ class Planner:
             p.requests_sent += nreq
             p.batches_sent += nbat
 
-    def _record(self, reqs: list[tuple], cursors: list[_Cursor]) -> None:
+    def _chain(self, c: _Cursor, horizon: float, old: _Chain | None) -> _Chain | None:
+        """Cursor ``c``'s batches ready by ``horizon`` if each is drained the moment it is
+        ready (see ``_schedule``): the rest of ``old`` when ``c`` is still on it, else walked
+        (``nxt`` gives each batch's end)."""
+        feed = c.feed
+        if feed is None:
+            return None
+        pos = c.pos
+        if old is not None and old.feed is feed:
+            q = old.find(pos)
+            if q >= 0:
+                return old.tail(q)
+        nn = c.n
+        readyi, nxti = c.readyi, c.nxti
+        starts = []
+        while pos < nn and readyi(pos) <= horizon:
+            starts.append(pos)
+            pos = nxti(pos)
+        ch = _Chain()
+        ch.feed = feed
+        ch.s = starts
+        ch.after = pos
+        ch.stop = INF
+        ch.hwd = c.hwd
+        ch.t, ch.rnext = (c.ti(pos), c.readyi(pos)) if pos < nn else (INF, INF)
+        sa = ch.sa = np.array(starts, dtype=np.int64)
+        ends = ch.ends = np.empty(len(starts), dtype=np.int64)
+        if starts:
+            ends[:-1] = sa[1:]
+            ends[-1] = pos
+            ready = c.ready[sa]
+            heads = c.t[sa]
+            nb = c.cum[ends] - c.cum[sa]
+            stops = (nb > c.maxb) | (ready >= heads + self.producer.delivery_timeout)
+            if c.needkey:
+                nulls = np.concatenate(([0], np.cumsum(feed.key < 0)))
+                stops |= nulls[ends] > nulls[sa]
+            # the schedule ends before a request the loop stops at (it stops there), or with
+            # the feed's last batch when another feed follows (its records may join later)
+            if not c.ok:
+                ch.stop = float(np.nextafter(ready[0], -INF))
+            elif stops.any():
+                ch.stop = float(np.nextafter(ready[np.argmax(stops)], -INF))
+            feeds = c.pq.feeds
+            if pos >= nn and any(feeds[i].pos < len(feeds[i].idx)
+                                 for i in range(c.fi + 1, len(feeds))):
+                ch.stop = min(ch.stop, float(ready[-1]))
+        else:
+            ready = heads = np.empty(0)
+        ch.ready, ch.heads = ready, heads
+        ch.e = ends.tolist()
+        ch.q = 0
+        return ch
+
+    def _schedule(self, curs: list[_Cursor], horizon: float,
+                  old: _Schedule | None = None) -> _Schedule | None:
+        """The broker's requests up to ``horizon`` if each carried exactly one batch, sent at
+        the instant it is ready: each partition's chain of batches from its first unsent record
+        (``_chain``; the chains of ``old`` the partitions are still on are kept), merged by
+        ready time. Marks the requests for which that is not what the sender does whatever
+        came before, given the partitions' positions then: two partitions ready at the same
+        instant, a request sent while another partition has records waiting (its batch would
+        join); and ends the schedule at the first request the loop would stop at (leader,
+        size, key or delivery timeout) or past the end of a feed that another feed follows.
+        None when it is empty."""
+        p = self.producer
+        lat = p.cluster.link.latency
+        all_acks = p.acks == "all"
+        cap = horizon
+        chains = [self._chain(c, horizon, None if old is None else old.chains[ci])
+                  for ci, c in enumerate(curs)]
+        ivh: list[Any] = []  # intervals [head, ready) in which no other request may be sent
+        ivr: list[Any] = []
+        ivp: list[Any] = []  # ... with the index of the batch's own previous request
+        delays = []
+        offs = []
+        m = 0
+        for ch in chains:
+            if ch is None:
+                continue
+            k = len(ch.s)
+            offs.append(m)
+            if k:
+                ivh.append(ch.heads)
+                ivr.append(ch.ready)
+                prev = np.arange(m - 1, m + k - 1)
+                prev[0] = -1
+                ivp.append(prev)
+                delays.append(np.full(k, ch.hwd if all_acks else 0.0))
+                cap = min(cap, ch.stop)
+                m += k
+            if ch.t < INF:  # the batch after the chain's: its records must not be waiting
+                ivh.append((ch.t,))
+                ivr.append((ch.rnext,))
+                ivp.append((m - 1 if k else -1,))
+        if not m:
+            return None
+        live = [ch for ch in chains if ch is not None]
+        rc = np.concatenate([ch.ready for ch in live])
+        srt = np.argsort(rc, kind="stable")
+        rs = rc[srt]
+        end = int(np.searchsorted(rs, cap, side="right"))
+        flags = np.zeros(m + 1, dtype=bool)  # requests a run must not plan
+        tie = rs[1:] == rs[:-1]
+        flags[:-2] |= tie
+        flags[1:-1] |= tie
+        inv = np.empty(m, dtype=np.int64)
+        inv[srt] = np.arange(m)
+        ip = np.concatenate(ivp)
+        prev = np.where(ip >= 0, inv[ip], -1)  # the own previous request's place in time order
+        # every request sent while another partition has records waiting (from its head's
+        # send time until it is ready, its own previous request aside)
+        j = np.searchsorted(rs, np.concatenate(ivh), side="left")
+        j += j == prev
+        jend = np.searchsorted(rs, np.concatenate(ivr), side="left")
+        inside = j < jend
+        cover = np.zeros(m + 1, dtype=np.int64)
+        np.add.at(cover, j[inside], 1)
+        np.add.at(cover, jend[inside], -1)
+        flags |= np.cumsum(cover) > 0
+        flags[end:] = True
+        s = _Schedule()
+        s.flags = np.flatnonzero(flags).tolist()
+        s.r = rs.tolist()
+        at = rs + lat
+        hop = at + np.concatenate(delays)[srt]
+        s.hop = hop.tolist()
+        resp = rs if p.acks == "0" else hop + lat
+        s.resp = resp.tolist()
+        for ch, off in zip(live, offs, strict=True):
+            q = inv[off:off + len(ch.s)]
+            ch.pm = q.tolist()
+            ch.r = ch.ready.tolist()
+            ch.at = at[q].tolist()
+            ch.resp = resp[q].tolist()
+            ch.hw = (at[q] + ch.hwd).tolist()
+        s.chains = chains
+        return s
+
+    def _run(self, s: _Schedule, broker: int, curs: list[_Cursor], rts: list[float],
+             hs: list[float], last: float, d: int, infl: deque, out: _Requests) -> tuple:
+        """Plan the requests of schedule ``s`` (``_schedule``) from where the sender is, up to
+        the first the schedule marks, or one held back by
+        ``max.in.flight.requests.per.connection``. None when the partitions' positions are not
+        the schedule's (a request the schedule does not know moved them: make a new one),
+        else (requests planned, drain index, sender's clock)."""
+        i0 = len(s.r)
+        before = -1
+        for ch in s.chains:
+            if ch is None:
+                continue
+            starts = ch.s
+            pos = ch.feed.pos
+            q = ch.q
+            if pos != (starts[q] if q < len(starts) else ch.after):
+                q = ch.find(pos)
+                if q < 0:
+                    return None
+                ch.q = q
+            if q < len(starts):
+                i0 = min(i0, ch.pm[q])
+            if q:
+                before = max(before, ch.pm[q - 1])
+        if before >= i0:
+            return None
+        flags = s.flags
+        i1 = flags[bisect_left(flags, i0)]
+        r_l = s.r
+        if i1 <= i0 or r_l[i0] < last:
+            return 0, d, last
+        p = self.producer
+        if p.acks != "0":
+            resp_l = s.resp
+            limit = p.max_in_flight
+            i = i0
+            while i < i1:
+                r = r_l[i]
+                while infl and infl[0] <= r:
+                    infl.popleft()
+                if len(infl) >= limit:
+                    break
+                infl.append(resp_l[i])
+                i += 1
+            i1 = i
+            if i1 == i0:
+                return 0, d, last
+        k = i1 - i0
+        n = len(curs)
+        g = len(out.r) - i0  # request number - place in the schedule
+        out.r += r_l[i0:i1]
+        out.broker += [broker] * k
+        out.dstart += [x % n for x in range(d, d + k)]
+        out.resp += s.resp[i0:i1]
+        out.nb += [1] * k
+        out.hop += s.hop[i0:i1]
+        idem = p.idempotent
+        for ci, ch in enumerate(s.chains):
+            if ch is None or not ch.s:
+                continue
+            q = ch.q
+            pm = ch.pm
+            q1 = bisect_left(pm, i1, q)
+            if q1 == q:
+                continue
+            c = curs[ci]
+            rows = c.rows
+            rows.g += [x + g for x in pm[q:q1]]
+            rows.r += ch.r[q:q1]
+            rows.at += ch.at[q:q1]
+            rows.resp += ch.resp[q:q1]
+            starts = ch.s[q:q1]
+            rows.s += starts
+            rows.e += ch.e[q:q1]
+            if idem:
+                pq = c.pq
+                seq0 = pq.next_seq - starts[0]
+                rows.seq += [seq0 + x for x in starts]
+                pq.next_seq = seq0 + ch.e[q1 - 1]
+            else:
+                rows.seq += [-1] * (q1 - q)
+            rows.hw += ch.hw[q:q1]
+            ch.q = q1
+            c.advance(ch.e[q1 - 1], self)
+            rts[ci] = c.rt
+            hs[ci] = c.h
+        return k, (d + k - 1) % n + 1, r_l[i1 - 1]
+
+    def _record(self, reqs: _Requests, cursors: list[_Cursor]) -> None:
         """Turn the planned requests into a window of lanes (the cursors' rows: one lane per
         partition and feed) and hand the leaders their inbound batches."""
-        reqs.sort(key=itemgetter(0))  # stable: brokers in the sender's order at each instant
         w = _Window()
-        r, brokers, dstart, _at, resp, nb, hop, number = zip(*reqs, strict=True)
-        w.r = np.array(r)
-        w.brokers = np.array(brokers, dtype=np.int64)
-        w.dstart = np.array(dstart, dtype=np.int64)
-        w.resp = np.array(resp)
-        w.hop = np.array(hop)
-        w.nb = np.array(nb, dtype=np.int64)
-        w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
-        w.rank[np.array(number, dtype=np.int64)] = np.arange(len(reqs))
+        r = np.array(reqs.r)
+        srt = np.argsort(r, kind="stable")  # brokers in the sender's order at each instant
+        nr = len(r)
+        w.r = r[srt]
+        w.brokers = np.array(reqs.broker, dtype=np.int64)[srt]
+        w.dstart = np.array(reqs.dstart, dtype=np.int64)[srt]
+        w.resp = np.array(reqs.resp)[srt]
+        w.hop = np.array(reqs.hop)[srt]
+        w.nb = np.array(reqs.nb, dtype=np.int64)[srt]
+        w.rank = np.empty(nr, dtype=np.int64)  # request number -> index in the window
+        w.rank[srt] = np.arange(nr)
         w.lanes = []
         pid = self.producer.producer_id
         for c in cursors:
-            if c.rows:
+            if c.rows.g:
                 c.lanes.append((c.feed, c.rows))
             pq = c.pq
             for feed, rows in c.lanes:
                 lane = _Lane(pq, feed)
-                g, r, at, resp, s, e, seq, hw_at = zip(*rows, strict=True)
-                lane.g = g
-                lane.r = np.array(r)
-                lane.at = np.array(at)
-                lane.resp = np.array(resp)
-                lane.s = np.array(s, dtype=np.int64)
-                lane.e = np.array(e, dtype=np.int64)
-                lane.seq = np.array(seq, dtype=np.int64)
-                lane.hw_at = np.array(hw_at)
-                lane.cnt = lane.e - lane.s
-                lane.rl = r
-                lane.atl = at
-                lane.sl = s
-                lane.el = e
-                lane.seq_l = seq
-                lane.rmax = list(accumulate(resp, max))
-                lane.k = len(g)
-                lo, hi = s[0], e[-1]
-                bl = [x - lo for x in s]
-                bl.append(hi - lo)
-                lane.inbound = Inbound(lane.at, lane.hw_at, np.array(bl, dtype=np.int64),
+                lane.g = rows.g
+                lane.r = np.array(rows.r)
+                lane.at = np.array(rows.at)
+                lane.resp = np.array(rows.resp)
+                lane.s = s = np.array(rows.s, dtype=np.int64)
+                lane.e = np.array(rows.e, dtype=np.int64)
+                lane.seq = np.array(rows.seq, dtype=np.int64)
+                lane.hw_at = np.array(rows.hw)
+                lane.cnt = lane.e - s
+                lane.rl = rows.r
+                lane.atl = rows.at
+                lane.sl = rows.s
+                lane.el = rows.e
+                lane.seq_l = rows.seq
+                lane.rmax = np.maximum.accumulate(lane.resp).tolist()
+                lane.k = len(rows.g)
+                lo, hi = rows.s[0], rows.e[-1]
+                bounds = np.empty(lane.k + 1, dtype=np.int64)
+                np.subtract(s, lo, out=bounds[:-1])
+                bounds[-1] = hi - lo
+                lane.inbound = Inbound(lane.at, lane.hw_at, bounds,
                                        feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
                                        feed.key[lo:hi], pid, lane.seq,
-                                       (list(at), list(hw_at), bl, list(seq)),
+                                       (rows.at, rows.hw, bounds.tolist(), rows.seq),
                                        feed.cum[lo:hi + 1], True)  # feeds are in time order
                 pq.part.add_inbound(lane.inbound, len(feed.idx) - lo)
                 w.lanes.append(lane)
