@@ -86,17 +86,24 @@ def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
         cum = feed.cum
         n = len(t)
         k = np.arange(n)
-        fit = np.searchsorted(cum, cum[:-1] + batch_size, side="right") - 1
-        fit = np.maximum(fit, k + 1)
+        size = int(feed.size[0]) if n else 0
+        if size > 0 and (feed.size == size).all():  # records of one size: k + whole records
+            fit = np.minimum(k + max(1, batch_size // size), n)
+        else:
+            fit = np.searchsorted(cum, cum[:-1] + batch_size, side="right") - 1
+            fit = np.maximum(fit, k + 1)
         exact = cum[fit] - cum[:-1] >= batch_size
         full_at = np.full(n, np.inf)
         full_at[exact] = t[fit[exact] - 1]
         closing = ~exact & (fit < n)
         full_at[closing] = t[fit[closing]]
-        ready = np.minimum(t + linger, full_at)
-        # the end of a batch that starts at k if drained the moment it is ready: full, or
-        # the records sent by its linger expiry
-        nxt = np.minimum(fit, np.searchsorted(t, ready, side="right"))
+        expiry = t + linger
+        ready = np.minimum(expiry, full_at)
+        # the end of a batch that starts at k if drained the moment it is ready: full (then
+        # the records sent by then reach ``fit``), or the records sent by its linger expiry
+        nxt = fit.copy()
+        early = np.flatnonzero(expiry < full_at)
+        nxt[early] = np.minimum(fit[early], np.searchsorted(t, expiry[early], side="right"))
         feed.plan = (t, fit, ready, cum, nxt)
     return feed.plan
 
@@ -190,14 +197,15 @@ class _Requests:
 
 class _Chain:
     """One partition's batches in a ``_Schedule`` (``Planner._chain``): first and end records
-    (lists ``s``, ``e``; arrays ``sa``, ``ends``), ready (= send: ``ready``, list ``r``),
-    first record's send (``heads``), arrival, answer and HW times (lists), each batch's place
-    in the schedule (``pm``), ``q``, the first one not planned yet; ``after``, the record
-    after the last batch, and that next batch's first send and ready times (``t``,
-    ``rnext``; INF at the feed's end); ``stop``, the time before which the schedule ends."""
+    (lists ``s``, ``e``), ready (= send) times (array ``ready``, list ``r``), first records'
+    send times (``heads``), answer-leaves and answer times (arrays ``hop``, ``resp``), arrival,
+    answer and HW times (lists ``at``, ``resp_l``, ``hw``), each batch's place in the schedule
+    (``pm``) and ``q``, the first one not planned yet; ``after``, the record after the last
+    batch, and that next batch's first send and ready times (``t``, ``rnext``; INF at the
+    feed's end); ``stop``, the time before which the schedule ends."""
 
-    __slots__ = ("after", "at", "e", "ends", "feed", "heads", "hw", "hwd", "pm", "q", "r",
-                 "ready", "resp", "rnext", "s", "sa", "stop", "t")
+    __slots__ = ("after", "at", "e", "feed", "heads", "hop", "hw", "pm", "q", "r", "ready",
+                 "resp", "resp_l", "rnext", "s", "stop", "t")
 
     def find(self, pos: int) -> int:
         """Index of the batch that starts at ``pos`` (``len(s)`` for ``after``), or -1."""
@@ -208,11 +216,10 @@ class _Chain:
     def tail(self, q: int) -> _Chain:
         """The chain from its batch ``q`` on."""
         ch = _Chain()
-        ch.feed, ch.after, ch.stop, ch.hwd = self.feed, self.after, self.stop, self.hwd
-        ch.t, ch.rnext = self.t, self.rnext
-        ch.s, ch.e = self.s[q:], self.e[q:]
-        ch.sa, ch.ends, ch.ready, ch.heads = self.sa[q:], self.ends[q:], self.ready[q:], \
-            self.heads[q:]
+        for name in ("after", "feed", "rnext", "stop", "t"):
+            setattr(ch, name, getattr(self, name))
+        for name in ("at", "e", "heads", "hop", "hw", "r", "ready", "resp", "resp_l", "s"):
+            setattr(ch, name, getattr(self, name)[q:])
         ch.q = 0
         return ch
 
@@ -489,40 +496,44 @@ class Planner:
         while pos < nn and readyi(pos) <= horizon:
             starts.append(pos)
             pos = nxti(pos)
+        p = self.producer
         ch = _Chain()
         ch.feed = feed
         ch.s = starts
+        ends = starts[1:]
+        ends.append(pos)
+        ch.e = ends
         ch.after = pos
         ch.stop = INF
-        ch.hwd = c.hwd
         ch.t, ch.rnext = (c.ti(pos), c.readyi(pos)) if pos < nn else (INF, INF)
-        sa = ch.sa = np.array(starts, dtype=np.int64)
-        ends = ch.ends = np.empty(len(starts), dtype=np.int64)
-        if starts:
-            ends[:-1] = sa[1:]
-            ends[-1] = pos
-            ready = c.ready[sa]
-            heads = c.t[sa]
-            nb = c.cum[ends] - c.cum[sa]
-            stops = (nb > c.maxb) | (ready >= heads + self.producer.delivery_timeout)
-            if c.needkey:
-                nulls = np.concatenate(([0], np.cumsum(feed.key < 0)))
-                stops |= nulls[ends] > nulls[sa]
-            # the schedule ends before a request the loop stops at (it stops there), or with
-            # the feed's last batch when another feed follows (its records may join later)
-            if not c.ok:
-                ch.stop = float(np.nextafter(ready[0], -INF))
-            elif stops.any():
-                ch.stop = float(np.nextafter(ready[np.argmax(stops)], -INF))
-            feeds = c.pq.feeds
-            if pos >= nn and any(feeds[i].pos < len(feeds[i].idx)
-                                 for i in range(c.fi + 1, len(feeds))):
-                ch.stop = min(ch.stop, float(ready[-1]))
-        else:
-            ready = heads = np.empty(0)
-        ch.ready, ch.heads = ready, heads
-        ch.e = ends.tolist()
+        sa = np.array(starts, dtype=np.int64)
+        ready = ch.ready = c.ready[sa]
+        heads = ch.heads = c.t[sa]
+        at = ready + p.cluster.link.latency
+        hop = ch.hop = at + c.hwd if p.acks == "all" else at
+        ch.resp = ready if p.acks == "0" else hop + p.cluster.link.latency
+        ch.r, ch.at, ch.resp_l = ready.tolist(), at.tolist(), ch.resp.tolist()
+        ch.hw = (at + c.hwd).tolist()
         ch.q = 0
+        if not starts:
+            return ch
+        # the schedule ends before a request the loop stops at (it stops there), or with the
+        # feed's last batch when another feed follows (its records may join later)
+        stops = ready >= heads + p.delivery_timeout
+        if c.maxb < max(p.batch_size, p.max_request_size):  # (bigger batches are possible)
+            ea = np.array(ends, dtype=np.int64)
+            stops |= c.cum[ea] - c.cum[sa] > c.maxb
+        if c.needkey:
+            nulls = np.concatenate(([0], np.cumsum(feed.key < 0)))
+            stops |= nulls[np.array(ends, dtype=np.int64)] > nulls[sa]
+        if not c.ok:
+            ch.stop = float(np.nextafter(ready[0], -INF))
+        elif stops.any():
+            ch.stop = float(np.nextafter(ready[np.argmax(stops)], -INF))
+        feeds = c.pq.feeds
+        if pos >= nn and any(feeds[i].pos < len(feeds[i].idx)
+                             for i in range(c.fi + 1, len(feeds))):
+            ch.stop = min(ch.stop, float(ready[-1]))
         return ch
 
     def _schedule(self, curs: list[_Cursor], horizon: float,
@@ -536,40 +547,32 @@ class Planner:
         join); and ends the schedule at the first request the loop would stop at (leader,
         size, key or delivery timeout) or past the end of a feed that another feed follows.
         None when it is empty."""
-        p = self.producer
-        lat = p.cluster.link.latency
-        all_acks = p.acks == "all"
-        cap = horizon
         chains = [self._chain(c, horizon, None if old is None else old.chains[ci])
                   for ci, c in enumerate(curs)]
-        ivh: list[Any] = []  # intervals [head, ready) in which no other request may be sent
-        ivr: list[Any] = []
-        ivp: list[Any] = []  # ... with the index of the batch's own previous request
-        delays = []
+        live = [ch for ch in chains if ch is not None and ch.s]
+        if not live:
+            return None
+        cap = min(horizon, min(ch.stop for ch in live))
+        # the batch after each chain's: its records must not be waiting either
+        nh, nr, np_ = [], [], []
         offs = []
         m = 0
         for ch in chains:
             if ch is None:
                 continue
             k = len(ch.s)
-            offs.append(m)
             if k:
-                ivh.append(ch.heads)
-                ivr.append(ch.ready)
-                prev = np.arange(m - 1, m + k - 1)
-                prev[0] = -1
-                ivp.append(prev)
-                delays.append(np.full(k, ch.hwd if all_acks else 0.0))
-                cap = min(cap, ch.stop)
+                offs.append(m)
                 m += k
-            if ch.t < INF:  # the batch after the chain's: its records must not be waiting
-                ivh.append((ch.t,))
-                ivr.append((ch.rnext,))
-                ivp.append((m - 1 if k else -1,))
-        if not m:
-            return None
-        live = [ch for ch in chains if ch is not None]
-        rc = np.concatenate([ch.ready for ch in live])
+            if ch.t < INF:
+                nh.append(ch.t)
+                nr.append(ch.rnext)
+                np_.append(m - 1 if k else -1)
+        if len(live) > 1:
+            rc = np.concatenate([ch.ready for ch in live])
+            hc = np.concatenate([ch.heads for ch in live])
+        else:
+            rc, hc = live[0].ready, live[0].heads
         srt = np.argsort(rc, kind="stable")
         rs = rc[srt]
         end = int(np.searchsorted(rs, cap, side="right"))
@@ -579,34 +582,31 @@ class Planner:
         flags[1:-1] |= tie
         inv = np.empty(m, dtype=np.int64)
         inv[srt] = np.arange(m)
-        ip = np.concatenate(ivp)
-        prev = np.where(ip >= 0, inv[ip], -1)  # the own previous request's place in time order
+        prev = np.arange(-1, m - 1)  # each batch's own previous request
+        prev[offs] = -1
+        ip = np.concatenate((prev, np.array(np_, dtype=np.int64)))
+        prev = np.where(ip >= 0, inv[ip], -1)  # ... its place in time order
         # every request sent while another partition has records waiting (from its head's
         # send time until it is ready, its own previous request aside)
-        j = np.searchsorted(rs, np.concatenate(ivh), side="left")
+        j = np.searchsorted(rs, np.concatenate((hc, nh)), side="left")
         j += j == prev
-        jend = np.searchsorted(rs, np.concatenate(ivr), side="left")
+        jend = np.searchsorted(rs, np.concatenate((rc, nr)), side="left")
         inside = j < jend
-        cover = np.zeros(m + 1, dtype=np.int64)
-        np.add.at(cover, j[inside], 1)
-        np.add.at(cover, jend[inside], -1)
+        cover = np.bincount(j[inside], minlength=m + 1) \
+            - np.bincount(jend[inside], minlength=m + 1)
         flags |= np.cumsum(cover) > 0
         flags[end:] = True
         s = _Schedule()
         s.flags = np.flatnonzero(flags).tolist()
         s.r = rs.tolist()
-        at = rs + lat
-        hop = at + np.concatenate(delays)[srt]
-        s.hop = hop.tolist()
-        resp = rs if p.acks == "0" else hop + lat
-        s.resp = resp.tolist()
+        if len(live) > 1:
+            s.hop = np.concatenate([ch.hop for ch in live])[srt].tolist()
+            s.resp = np.concatenate([ch.resp for ch in live])[srt].tolist()
+        else:
+            s.hop, s.resp = live[0].hop.tolist(), live[0].resp_l
+        pm = inv.tolist()
         for ch, off in zip(live, offs, strict=True):
-            q = inv[off:off + len(ch.s)]
-            ch.pm = q.tolist()
-            ch.r = ch.ready.tolist()
-            ch.at = at[q].tolist()
-            ch.resp = resp[q].tolist()
-            ch.hw = (at[q] + ch.hwd).tolist()
+            ch.pm = pm[off:off + len(ch.s)]
         s.chains = chains
         return s
 
@@ -680,7 +680,7 @@ class Planner:
             rows.g += [x + g for x in pm[q:q1]]
             rows.r += ch.r[q:q1]
             rows.at += ch.at[q:q1]
-            rows.resp += ch.resp[q:q1]
+            rows.resp += ch.resp_l[q:q1]
             starts = ch.s[q:q1]
             rows.s += starts
             rows.e += ch.e[q:q1]
