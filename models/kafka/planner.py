@@ -233,6 +233,15 @@ class _Schedule:
     __slots__ = ("chains", "flags", "hop", "r", "resp")
 
 
+class _Rowset:
+    """Rows to write for some batches (``Planner._gather``): each part's first and end record
+    (``los``, ``his``) and batch count (``nb``); the batches' record counts and times in row
+    order (``counts``, ``bt``); ``ob``, the batches' order (None: as given) and ``order``,
+    the records' (None: as given)."""
+
+    __slots__ = ("bt", "counts", "his", "los", "nb", "ob", "order")
+
+
 class _Lane:
     """The batches one window planned for one partition from one feed, in send order, with
     the settling cursors (published / appended / acknowledged rows written so far)."""
@@ -1048,108 +1057,108 @@ class Planner:
     # time order of the batches' sends / arrivals / answers (ties: in the order given).
 
     @staticmethod
-    def _gather(parts: list[tuple], times: str) -> tuple:
-        """The records of ``parts`` as concatenated (their batches' ``times``, record counts,
-        each part's first and end record), and the row order that sorts them by time."""
-        los = [lane.sl[a] for lane, a, _b in parts]
-        his = [lane.el[b - 1] for lane, _a, b in parts]
+    def _gather(parts: list[tuple], times: str) -> _Rowset:
+        """The batches of ``parts`` in the time order of their ``times`` (see ``_Rowset``)."""
+        g = _Rowset()
+        g.los = [lane.sl[a] for lane, a, _b in parts]
+        g.his = [lane.el[b - 1] for lane, _a, b in parts]
+        g.nb = [b - a for _lane, a, b in parts]
         if len(parts) == 1:
             lane, a, b = parts[0]
-            counts = lane.cnt[a:b]
-            return getattr(lane, times)[a:b], counts, los, his, None
+            g.counts = lane.cnt[a:b]
+            g.bt = getattr(lane, times)[a:b]
+            g.ob = g.order = None
+            return g
         counts = np.concatenate([lane.cnt[a:b] for lane, a, b in parts])
         bt = np.concatenate([getattr(lane, times)[a:b] for lane, a, b in parts])
         if (bt[1:] >= bt[:-1]).all():
-            return bt, counts, los, his, None
+            g.counts, g.bt = counts, bt
+            g.ob = g.order = None
+            return g
         ob = np.argsort(bt, kind="stable")  # batches by time; rows follow their batch
         sc = counts[ob]
         start = np.cumsum(counts) - counts
-        order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
-        return bt, counts, los, his, order
+        g.counts, g.bt, g.ob = sc, bt[ob], ob
+        g.order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
+        return g
 
     @staticmethod
-    def _cat(parts: list[tuple], column: str, los: list[int], his: list[int]) -> np.ndarray:
-        """One feed column over the records of ``parts``."""
+    def _cat(parts: list[tuple], column: str, g: _Rowset) -> np.ndarray:
+        """One feed column over the records of ``parts``, in row order."""
         if len(parts) == 1:
-            return getattr(parts[0][0].feed, column)[los[0]:his[0]]
-        return np.concatenate([getattr(lane.feed, column)[lo:hi]
-                               for (lane, _a, _b), lo, hi in zip(parts, los, his, strict=True)])
+            return getattr(parts[0][0].feed, column)[g.los[0]:g.his[0]]
+        col = np.concatenate([getattr(lane.feed, column)[lo:hi]
+                              for (lane, _a, _b), lo, hi in zip(parts, g.los, g.his,
+                                                                 strict=True)])
+        return col if g.order is None else col[g.order]
 
     @staticmethod
-    def _per_part(parts: list[tuple], values: list[int], los: list[int],
-                  his: list[int]) -> np.ndarray:
-        """A value per part, repeated for each of its records (int32)."""
-        return np.repeat(np.array(values, dtype=np.int32), np.subtract(his, los))
+    def _per_part(values: list[int], g: _Rowset) -> np.ndarray:
+        """A value per part, repeated for each of its records in row order (int32)."""
+        if g.ob is None:
+            return np.repeat(np.array(values, dtype=np.int32), np.subtract(g.his, g.los))
+        return np.repeat(np.repeat(np.array(values, dtype=np.int32), g.nb)[g.ob], g.counts)
 
     @staticmethod
-    def _offsets(parts: list[tuple], counts: np.ndarray, los: list[int],
-                 his: list[int]) -> np.ndarray:
-        """The offsets the leader gave the records of ``parts`` (their batches arrived)."""
-        bo = [lane.inbound.bases()[a:b] - lane.s[a:b] for lane, a, b in parts]
+    def _offsets(parts: list[tuple], g: _Rowset) -> np.ndarray:
+        """The offsets the leader gave the records of ``parts`` in row order (their batches
+        arrived): each batch's base offset, plus one per record after the first."""
         if len(parts) == 1:
-            return np.repeat(bo[0], counts) + np.arange(los[0], his[0])
-        n = np.subtract(his, los)
-        first = np.cumsum(n) - n  # each part's first row
-        rec = np.arange(int(n.sum())) + np.repeat(np.subtract(los, first), n)
-        return np.repeat(np.concatenate(bo), counts) + rec
+            lane, a, b = parts[0]
+            base = lane.inbound.bases()[a:b]
+        else:
+            base = np.concatenate([lane.inbound.bases()[a:b] for lane, a, b in parts])
+            if g.ob is not None:
+                base = base[g.ob]
+        counts = g.counts
+        return np.repeat(base - (np.cumsum(counts) - counts), counts) \
+            + np.arange(int(counts.sum()))
 
     def _published(self, parts: list[tuple]) -> None:
         p = self.producer
-        _bt, _counts, los, his, order = self._gather(parts, "r")
-        cols = {"msg": self._cat(parts, "msg", los, his), "t": self._cat(parts, "t", los, his),
-                "size": self._cat(parts, "size", los, his),
-                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
-                                          los, his),
-                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                            los, his)}
-        if order is not None:
-            cols = {k: v[order] for k, v in cols.items()}
-        p._trace.published.extend(source=p.source, offset=-1, **cols)
+        g = self._gather(parts, "r")
+        p._trace.published.extend(
+            source=p.source, offset=-1, msg=self._cat(parts, "msg", g),
+            t=self._cat(parts, "t", g), size=self._cat(parts, "size", g),
+            channel=self._per_part([ln.pq.part.topic_id for ln, _a, _b in parts], g),
+            partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g))
 
     def _appended(self, parts: list[tuple]) -> None:
-        bt, counts, los, his, order = self._gather(parts, "at")
-        cols = {"msg": self._cat(parts, "msg", los, his),
-                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
-                                          los, his),
-                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                            los, his),
-                "offset": self._offsets(parts, counts, los, his),
-                "t": np.repeat(bt, counts)}
-        if order is not None:
-            cols = {k: v[order] for k, v in cols.items()}
-        self.producer.cluster.appended.extend(**cols)
+        g = self._gather(parts, "at")
+        self.producer.cluster.appended.extend(
+            msg=self._cat(parts, "msg", g),
+            channel=self._per_part([ln.pq.part.topic_id for ln, _a, _b in parts], g),
+            partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g),
+            offset=self._offsets(parts, g), t=np.repeat(g.bt, g.counts))
 
     def _acknowledged(self, parts: list[tuple], tracing: bool, done: list) -> None:
         """The answers of ``parts`` came: offsets and times into the ``BulkSend`` arrays, the
         idempotent producer's last acknowledged sequence, ``acked`` rows."""
         p = self.producer
-        bt, counts, los, his, order = self._gather(parts, "resp")
-        t = np.repeat(bt, counts)
-        if p.acks == "0":
-            offs = np.full(len(t), -1, dtype=np.int64)
-        else:
-            offs = self._offsets(parts, counts, los, his)
-        first = 0
-        for (lane, _a, b), lo, hi in zip(parts, los, his, strict=True):
+        g = self._gather(parts, "resp")
+        t = np.repeat(g.bt, g.counts)
+        offs = np.full(len(t), -1, dtype=np.int64) if p.acks == "0" else self._offsets(parts, g)
+        idx = self._cat(parts, "idx", g)  # each row's record in its BulkSend
+        bulks = {id(lane.bulk): lane.bulk for lane, _a, _b in parts}
+        for bulk in bulks.values():
+            if len(bulks) == 1:
+                bulk.offset[idx] = offs
+                bulk.acked_at[idx] = t
+            else:
+                mine = self._per_part([lane.bulk is bulk for lane, _a, _b in parts], g) > 0
+                bulk.offset[idx[mine]] = offs[mine]
+                bulk.acked_at[idx[mine]] = t[mine]
+        for (lane, _a, b), lo, hi in zip(parts, g.los, g.his, strict=True):
             if p.idempotent and p.acks != "0":
                 lane.pq.acked_seq = lane.seq_l[b - 1] + lane.el[b - 1] - lane.sl[b - 1] - 1
-            end = first + hi - lo
             bulk = lane.bulk
-            idx = lane.feed.idx[lo:hi]
-            bulk.offset[idx] = offs[first:end]
-            bulk.acked_at[idx] = t[first:end]
             bulk.pending -= hi - lo
             if bulk.pending == 0:
                 done.append(bulk)
-            first = end
         if tracing:
-            cols = {"msg": self._cat(parts, "msg", los, his), "t": t,
-                    "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                                los, his),
-                    "offset": offs}
-            if order is not None:
-                cols = {k: v[order] for k, v in cols.items()}
-            p._trace.acked.extend(**cols)
+            p._trace.acked.extend(
+                msg=self._cat(parts, "msg", g), t=t, offset=offs,
+                partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g))
 
 
 def _cut(cuts: list[tuple[float, float]], t: float) -> bool:

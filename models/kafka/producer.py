@@ -292,15 +292,15 @@ class Producer:
         order = np.argsort(parts.astype(np.int16) if nparts <= 32768 else parts, kind="stable")
         bounds = np.zeros(nparts + 1, dtype=np.int64)
         np.cumsum(np.bincount(parts, minlength=nparts), out=bounds[1:])
-        for p in range(nparts):
-            idx = order[bounds[p]:bounds[p + 1]]
-            if len(idx):
-                size = sizes[idx]
-                cum = np.zeros(len(idx) + 1, dtype=np.int64)
-                np.cumsum(size, out=cum[1:])
+        # the columns in partition order, gathered once: each feed's are views of a stretch
+        ptimes, psizes, pmsg, pkeys = times[order], sizes[order], bulk.msg[order], key_ids[order]
+        pcum = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(psizes, out=pcum[1:])
+        for p, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+            if b > a:
                 pq = self._pq(t.partitions[p])
-                pq.feeds.append(Feed(bulk, idx, times[idx], cum, bulk.msg[idx], size,
-                                     key_ids[idx]))
+                pq.feeds.append(Feed(bulk, order[a:b], ptimes[a:b], pcum[a:b + 1] - pcum[a],
+                                     pmsg[a:b], psizes[a:b], pkeys[a:b]))
                 self._refresh(pq)
         if fast:
             planner.replan()
