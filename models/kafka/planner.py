@@ -200,27 +200,29 @@ class _Chain:
     (lists ``s``, ``e``), ready (= send) times (array ``ready``, list ``r``), first records'
     send times (``heads``), answer-leaves and answer times (arrays ``hop``, ``resp``), arrival,
     answer and HW times (lists ``at``, ``resp_l``, ``hw``), each batch's place in the schedule
-    (``pm``) and ``q``, the first one not planned yet; ``after``, the record after the last
-    batch, and that next batch's first send and ready times (``t``, ``rnext``; INF at the
-    feed's end); ``stop``, the time before which the schedule ends."""
+    (``pm``, from batch ``o``: the chain is batches ``o`` on of these, shared with the chain
+    it is the tail of) and ``q``, the first one not planned yet; ``after``, the record after
+    the last batch, and that next batch's first send and ready times (``t``, ``rnext``; INF at
+    the feed's end); ``stop``, the time before which the schedule ends."""
 
-    __slots__ = ("after", "at", "e", "feed", "heads", "hop", "hw", "pm", "q", "r", "ready",
-                 "resp", "resp_l", "rnext", "s", "stop", "t")
+    __slots__ = ("after", "at", "e", "feed", "heads", "hop", "hw", "o", "pm", "q", "r",
+                 "ready", "resp", "resp_l", "rnext", "s", "stop", "t")
 
     def find(self, pos: int) -> int:
         """Index of the batch that starts at ``pos`` (``len(s)`` for ``after``), or -1."""
         starts = self.s
-        q = bisect_left(starts, pos)
+        q = bisect_left(starts, pos, self.o)
         return q if pos == (starts[q] if q < len(starts) else self.after) else -1
 
     def tail(self, q: int) -> _Chain:
         """The chain from its batch ``q`` on."""
         ch = _Chain()
-        for name in ("after", "feed", "rnext", "stop", "t"):
-            setattr(ch, name, getattr(self, name))
-        for name in ("at", "e", "heads", "hop", "hw", "r", "ready", "resp", "resp_l", "s"):
-            setattr(ch, name, getattr(self, name)[q:])
-        ch.q = 0
+        ch.after, ch.feed, ch.rnext, ch.stop, ch.t = self.after, self.feed, self.rnext, \
+            self.stop, self.t
+        ch.at, ch.e, ch.heads, ch.hop, ch.hw = self.at, self.e, self.heads, self.hop, self.hw
+        ch.r, ch.ready, ch.resp, ch.resp_l, ch.s = self.r, self.ready, self.resp, \
+            self.resp_l, self.s
+        ch.o = ch.q = q
         return ch
 
 
@@ -523,7 +525,7 @@ class Planner:
         ch.resp = ready if p.acks == "0" else hop + p.cluster.link.latency
         ch.r, ch.at, ch.resp_l = ready.tolist(), at.tolist(), ch.resp.tolist()
         ch.hw = (at + c.hwd).tolist()
-        ch.q = 0
+        ch.o = ch.q = 0
         if not starts:
             return ch
         # the schedule ends before a request the loop stops at (it stops there), or with the
@@ -558,7 +560,7 @@ class Planner:
         None when it is empty."""
         chains = [self._chain(c, horizon, None if old is None else old.chains[ci])
                   for ci, c in enumerate(curs)]
-        live = [ch for ch in chains if ch is not None and ch.s]
+        live = [ch for ch in chains if ch is not None and len(ch.s) > ch.o]
         if not live:
             return None
         cap = min(horizon, min(ch.stop for ch in live))
@@ -569,7 +571,7 @@ class Planner:
         for ch in chains:
             if ch is None:
                 continue
-            k = len(ch.s)
+            k = len(ch.s) - ch.o
             if k:
                 offs.append(m)
                 m += k
@@ -578,10 +580,10 @@ class Planner:
                 nr.append(ch.rnext)
                 np_.append(m - 1 if k else -1)
         if len(live) > 1:
-            rc = np.concatenate([ch.ready for ch in live])
-            hc = np.concatenate([ch.heads for ch in live])
+            rc = np.concatenate([ch.ready[ch.o:] for ch in live])
+            hc = np.concatenate([ch.heads[ch.o:] for ch in live])
         else:
-            rc, hc = live[0].ready, live[0].heads
+            rc, hc = live[0].ready[live[0].o:], live[0].heads[live[0].o:]
         srt = np.argsort(rc, kind="stable")
         rs = rc[srt]
         end = int(np.searchsorted(rs, cap, side="right"))
@@ -609,13 +611,13 @@ class Planner:
         s.flags = np.flatnonzero(flags).tolist()
         s.r = rs.tolist()
         if len(live) > 1:
-            s.hop = np.concatenate([ch.hop for ch in live])[srt].tolist()
-            s.resp = np.concatenate([ch.resp for ch in live])[srt].tolist()
+            s.hop = np.concatenate([ch.hop[ch.o:] for ch in live])[srt].tolist()
+            s.resp = np.concatenate([ch.resp[ch.o:] for ch in live])[srt].tolist()
         else:
-            s.hop, s.resp = live[0].hop.tolist(), live[0].resp_l
+            s.hop, s.resp = live[0].hop[live[0].o:].tolist(), live[0].resp_l[live[0].o:]
         pm = inv.tolist()
         for ch, off in zip(live, offs, strict=True):
-            ch.pm = pm[off:off + len(ch.s)]
+            ch.pm = pm[off:off + len(ch.s) - ch.o]
         s.chains = chains
         return s
 
@@ -640,9 +642,9 @@ class Planner:
                     return None
                 ch.q = q
             if q < len(starts):
-                i0 = min(i0, ch.pm[q])
-            if q:
-                before = max(before, ch.pm[q - 1])
+                i0 = min(i0, ch.pm[q - ch.o])
+            if q > ch.o:
+                before = max(before, ch.pm[q - 1 - ch.o])
         if before >= i0:
             return None
         flags = s.flags
@@ -677,16 +679,17 @@ class Planner:
         out.hop += s.hop[i0:i1]
         idem = p.idempotent
         for ci, ch in enumerate(s.chains):
-            if ch is None or not ch.s:
+            if ch is None or len(ch.s) == ch.o:
                 continue
             q = ch.q
             pm = ch.pm
-            q1 = bisect_left(pm, i1, q)
+            o = ch.o
+            q1 = bisect_left(pm, i1, q - o) + o
             if q1 == q:
                 continue
             c = curs[ci]
             rows = c.rows
-            rows.g += [x + g for x in pm[q:q1]]
+            rows.g += [x + g for x in pm[q - o:q1 - o]]
             rows.r += ch.r[q:q1]
             rows.at += ch.at[q:q1]
             rows.resp += ch.resp_l[q:q1]
