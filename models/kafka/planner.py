@@ -230,9 +230,9 @@ class _Schedule:
     """A broker's requests that each carry one batch sent when ready (``Planner._schedule``):
     send, answer and answer-leaves times in time order, the places a run must stop before
     (``flags``, sorted, ending with the schedule's length), and each cursor's ``_Chain`` (None
-    for a cursor without records)."""
+    for a cursor without records); ``ra``, ``respa``: send and answer times as arrays."""
 
-    __slots__ = ("chains", "flags", "hop", "r", "resp")
+    __slots__ = ("chains", "flags", "hop", "r", "ra", "resp", "respa")
 
 
 class _Rowset:
@@ -511,8 +511,7 @@ class Planner:
         ch = _Chain()
         ch.feed = feed
         ch.s = starts
-        ends = starts[1:]
-        ends.append(pos)
+        ends = [*starts[1:], pos] if starts else []
         ch.e = ends
         ch.after = pos
         ch.stop = INF
@@ -610,11 +609,13 @@ class Planner:
         s = _Schedule()
         s.flags = np.flatnonzero(flags).tolist()
         s.r = rs.tolist()
+        s.ra = rs
         if len(live) > 1:
             s.hop = np.concatenate([ch.hop[ch.o:] for ch in live])[srt].tolist()
-            s.resp = np.concatenate([ch.resp[ch.o:] for ch in live])[srt].tolist()
+            s.respa = np.concatenate([ch.resp[ch.o:] for ch in live])[srt]
         else:
-            s.hop, s.resp = live[0].hop[live[0].o:].tolist(), live[0].resp_l[live[0].o:]
+            s.hop, s.respa = live[0].hop[live[0].o:].tolist(), live[0].resp[live[0].o:]
+        s.resp = s.respa.tolist()
         pm = inv.tolist()
         for ch, off in zip(live, offs, strict=True):
             ch.pm = pm[off:off + len(ch.s) - ch.o]
@@ -654,20 +655,39 @@ class Planner:
             return 0, d, last
         p = self.producer
         if p.acks != "0":
-            resp_l = s.resp
+            # the answers awaited, oldest first, then the run's; the loop pops those that
+            # came by a request, so with answers in order a request waits for one exactly
+            # when the answer ``max.in.flight`` before it has not come
+            m0 = len(infl)
             limit = p.max_in_flight
-            i = i0
-            while i < i1:
-                r = r_l[i]
-                while infl and infl[0] <= r:
-                    infl.popleft()
-                if len(infl) >= limit:
-                    break
-                infl.append(resp_l[i])
-                i += 1
-            i1 = i
-            if i1 == i0:
-                return 0, d, last
+            rr = s.ra[i0:i1]
+            a = np.concatenate((np.array(infl, dtype=np.float64), s.respa[i0:i1]))
+            if (a[1:] >= a[:-1]).all():
+                j0 = max(0, limit - m0)  # (the requests before have fewer awaited)
+                held = np.flatnonzero(a[m0 - limit + j0:m0 - limit + i1 - i0] > rr[j0:]) \
+                    if j0 < i1 - i0 else ()
+                if len(held):
+                    i1 = i0 + j0 + int(held[0])
+                    if i1 == i0:
+                        return 0, d, last
+                k = i1 - i0
+                front = int(np.searchsorted(a[:m0 + k - 1], rr[k - 1], side="right"))
+                infl.clear()
+                infl.extend(a[front:m0 + k].tolist())
+            else:  # (answers out of order: as the loop does, one by one)
+                resp_l = s.resp
+                i = i0
+                while i < i1:
+                    r = r_l[i]
+                    while infl and infl[0] <= r:
+                        infl.popleft()
+                    if len(infl) >= limit:
+                        break
+                    infl.append(resp_l[i])
+                    i += 1
+                i1 = i
+                if i1 == i0:
+                    return 0, d, last
         k = i1 - i0
         n = len(curs)
         g = len(out.r) - i0  # request number - place in the schedule
