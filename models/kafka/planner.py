@@ -71,8 +71,10 @@ from models.kafka.inbound import Inbound
 INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
 MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
-RUN_MIN = 4  # a new schedule that gives a run of fewer requests than this...
-RUN_WAIT = 8  # ... is not made again before this many requests are planned one at a time
+RUN_MIN = 256  # a new schedule that gives a run of fewer requests than this...
+RUN_WAIT = 64  # ... is not made again before this many requests are planned one at a time
+# (meanwhile the partitions often get back onto the old schedule's chains, as a batch that
+# linger.ms closes ends where the chain's does, and runs go on without a new one)
 
 
 def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
