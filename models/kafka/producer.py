@@ -268,7 +268,7 @@ class Producer:
         n = len(times)
         if sizes.shape != (n,) or times.ndim != 1:
             raise ValueError("times and sizes must be 1-D arrays of the same length")
-        if n and (np.any(np.diff(times) < 0) or times[0] < self.env.now):
+        if n and (bool((times[1:] < times[:-1]).any()) or times[0] < self.env.now):
             raise ValueError("times must be sorted and not before the current simulated time")
         if n and (sizes.min() < 0 or sizes.max() > min(self.max_request_size, self.buffer_memory)):
             raise RecordTooLargeError(
@@ -396,13 +396,13 @@ class Producer:
                     parts.min() < 0 or parts.max() >= n_parts)):
                 raise ValueError(f"partitions must be in [0, {n_parts}), one per record")
             return parts
-        parts = np.empty(len(sizes), dtype=np.int32)
         keyed = key_ids >= 0
         if self.config["partitioner.ignore.keys"]:
             keyed[:] = False
-        if keyed.any():
-            parts[keyed] = partitions_for_hashes(self.cluster.keys.murmur2(key_ids[keyed]),
-                                                 n_parts)
+        if not keyed.any():  # all sticky
+            return self._sticky_for(topic).assign(sizes)
+        parts = np.empty(len(sizes), dtype=np.int32)
+        parts[keyed] = partitions_for_hashes(self.cluster.keys.murmur2(key_ids[keyed]), n_parts)
         if not keyed.all():
             parts[~keyed] = self._sticky_for(topic).assign(sizes[~keyed])
         return parts
