@@ -297,7 +297,7 @@ def test_windows_grow_while_undisturbed_and_start_short_again_after_a_produce():
         p.produce("t", s.now + np.arange(50) * 0.001, np.full(50, 300))
         windows.append(p._planner.window)
 
-    actions = ((1.0, look), (1.5, more))
+    actions = ((2.0, look), (2.5, more))
     fast = run(True, times, sizes, parts, config, consumer=True, actions=actions)
     slow = run(False, times, sizes, parts, config, consumer=True, actions=actions)
     assert windows[:2] == [planner.MAX_WINDOW, planner.WINDOW]

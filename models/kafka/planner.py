@@ -70,7 +70,8 @@ from models.kafka.inbound import Inbound
 
 INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
-MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
+MAX_WINDOW = 1.6  # each further step plans twice as far, up to this (fewer, longer steps
+# cost less: each step makes cursors, lanes, inbound columns and rows for every partition)
 RUN_MIN = 256  # a new schedule that gives a run of fewer requests than this...
 RUN_WAIT = 64  # ... is not made again before this many requests are planned one at a time
 # (meanwhile the partitions often get back onto the old schedule's chains, as a batch that
