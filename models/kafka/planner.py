@@ -41,6 +41,16 @@ turning its requests still in flight into ordinary ones. ``send()``, ``flush()``
 and a new link cut hand over at once; another ``produce()`` re-plans from now. The event path
 hands back as soon as it is quiet again.
 
+Runs: most of the time each request carries exactly one batch, sent the instant it is ready
+(a sticky producer fills one partition's batch at a time). Then a broker's requests are just
+each partition's chain of batches (a batch drained when ready ends at ``nxt``) merged by ready
+time, so ``_schedule`` builds that merge with numpy, marking the requests where it is not what
+the sender does (two partitions ready together, another partition's records waiting, a stop),
+and ``_run`` plans the unmarked stretch from where the sender is at once, checking the
+in-flight limit as the loop does; the loop plans the rest a request at a time, and runs go on
+when the partitions are back on the schedule (``tests/test_kafka_planner_runs.py`` compares
+runs on and off, exactly).
+
 Equivalence (``tests/test_kafka_planner.py``): on random workloads the fast path and the event
 path give the same batches, requests, offsets and ack times, the same log, and the same trace
 rows. Two differences, both invisible to the simulated system: the trace rows of one instant
