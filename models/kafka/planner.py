@@ -82,6 +82,7 @@ INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
 MAX_WINDOW = 1.6  # each further step plans twice as far, up to this (fewer, longer steps
 # cost less: each step makes cursors, lanes, inbound columns and rows for every partition)
+RUN_MAX = 512  # requests a run looks at (the in-flight check costs as many; the next goes on)
 RUN_MIN = 256  # a new schedule that gives a run of fewer requests than this...
 RUN_WAIT = 64  # ... is not made again before this many requests are planned one at a time
 # (meanwhile the partitions often get back onto the old schedule's chains, as a batch that
@@ -662,7 +663,7 @@ class Planner:
         if before >= i0:
             return None
         flags = s.flags
-        i1 = flags[bisect_left(flags, i0)]
+        i1 = min(flags[bisect_left(flags, i0)], i0 + RUN_MAX)
         r_l = s.r
         if i1 <= i0 or r_l[i0] < last:
             return 0, d, last
