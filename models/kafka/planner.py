@@ -761,6 +761,7 @@ class Planner:
         w.rank[srt] = np.arange(nr)
         w.lanes = []
         pid = self.producer.producer_id
+        lat = self.producer.cluster.link.latency
         for c in cursors:
             if c.rows.g:
                 c.lanes.append((c.feed, c.rows))
@@ -768,21 +769,25 @@ class Planner:
             for feed, rows in c.lanes:
                 lane = _Lane(pq, feed)
                 lane.g = rows.g
-                lane.r = np.array(rows.r)
-                lane.at = np.array(rows.at)
-                lane.resp = np.array(rows.resp)
-                lane.s = s = np.array(rows.s, dtype=np.int64)
-                lane.e = np.array(rows.e, dtype=np.int64)
-                lane.seq = np.array(rows.seq, dtype=np.int64)
-                lane.hw_at = np.array(rows.hw)
-                lane.cnt = lane.e - s
+                lane.k = k = len(rows.g)
+                lane.r = np.fromiter(rows.r, np.float64, k)  # (fromiter: faster than array)
+                lane.at = lane.r + lat  # (as each row's was computed)
+                lane.hw_at = lane.at + c.hwd
+                lane.resp = resp = np.fromiter(rows.resp, np.float64, k)
+                lane.s = s = np.fromiter(rows.s, np.int64, k)
+                lane.e = e = np.empty(k, dtype=np.int64)
+                e[:-1] = s[1:]  # a lane's batches follow one another in its feed
+                e[-1] = rows.e[-1]
+                lane.seq = np.fromiter(rows.seq, np.int64, k)
+                lane.cnt = e - s
                 lane.rl = rows.r
                 lane.atl = rows.at
                 lane.sl = rows.s
                 lane.el = rows.e
                 lane.seq_l = rows.seq
-                lane.rmax = np.maximum.accumulate(lane.resp).tolist()
-                lane.k = len(rows.g)
+                # the answers by now: in order, unless one came before an earlier one's
+                lane.rmax = rows.resp if bool((resp[1:] >= resp[:-1]).all()) \
+                    else np.maximum.accumulate(resp).tolist()
                 lo, hi = rows.s[0], rows.e[-1]
                 bounds = np.empty(lane.k + 1, dtype=np.int64)
                 np.subtract(s, lo, out=bounds[:-1])
