@@ -68,9 +68,10 @@ requests is planned in one loop per broker and settled in bulk, with no simpy ev
 (identical results, property-tested against this module's event path); otherwise each batch is
 one Python object and about three simpy events, never one per record. ``send()`` and
 ``produce()`` batch identically (property-tested). Measured on a shared 2-core box: 1 M records
-of 1 KiB into 16 partitions with the default 16 KiB batches (62 707 batches) take ~0.8 s
+of 1 KiB into 16 partitions with the default 16 KiB batches (62 707 batches) take ~0.5–0.7 s
 planned, trace on (``kafka_groups(1_000_000, groups=0)`` in ``experiments.scenarios.bench_cases``;
-2.1 s before the planner's per-batch work was cut down), ~30 s through the event path.
+0.9–1.1 s before runs of one-batch requests were planned at once, 2.1 s before the planner's
+per-batch work was cut down), ~30 s through the event path.
 
 Not modelled: compression, transactions, the metadata request itself (see "Leaders"),
 adaptive partitioning, expiry of in-flight batches before their request
