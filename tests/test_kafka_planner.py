@@ -37,19 +37,24 @@ def run(fast, times, sizes, parts, config, *, partitions=3, rf=1, consumer=False
     for at, fn in actions:
         s.call_at(at, fn, p, s, k)
     if consumer:
-        # the consumer's times are kept off the producer's (an odd start, an odd pause between
-        # polls): at exact ties the order of simultaneous events is simpy's, not Kafka's
-        def poll():
-            yield s.timeout(np.pi * 1e-5)
-            c = k.consumer({"fetch.max.wait.ms": 3, "auto.offset.reset": "earliest"})
-            c.assign([("t", i) for i in range(partitions)])
-            while True:
-                yield c.poll(timeout_ms=2)
-                yield s.timeout(np.e * 1e-6)
-
-        s.process(poll())
+        start_consumer(s, k, partitions)
     s.run(until=until if until is not None else (float(times[-1]) + 0.3))
     return s, k, p, handle
+
+
+def start_consumer(s, k, partitions):
+    """A consumer of every partition of topic ``t``, polling all along. Its times are kept off
+    the producer's (an odd start, an odd pause between polls): at exact ties the order of
+    simultaneous events is simpy's, not Kafka's."""
+    def poll():
+        yield s.timeout(np.pi * 1e-5)
+        c = k.consumer({"fetch.max.wait.ms": 3, "auto.offset.reset": "earliest"})
+        c.assign([("t", i) for i in range(partitions)])
+        while True:
+            yield c.poll(timeout_ms=2)
+            yield s.timeout(np.e * 1e-6)
+
+    s.process(poll())
 
 
 def rows(trace, table):
@@ -292,7 +297,7 @@ def test_windows_grow_while_undisturbed_and_start_short_again_after_a_produce():
         p.produce("t", s.now + np.arange(50) * 0.001, np.full(50, 300))
         windows.append(p._planner.window)
 
-    actions = ((1.0, look), (1.5, more))
+    actions = ((2.0, look), (2.5, more))
     fast = run(True, times, sizes, parts, config, consumer=True, actions=actions)
     slow = run(False, times, sizes, parts, config, consumer=True, actions=actions)
     assert windows[:2] == [planner.MAX_WINDOW, planner.WINDOW]

@@ -41,6 +41,16 @@ turning its requests still in flight into ordinary ones. ``send()``, ``flush()``
 and a new link cut hand over at once; another ``produce()`` re-plans from now. The event path
 hands back as soon as it is quiet again.
 
+Runs: most of the time each request carries exactly one batch, sent the instant it is ready
+(a sticky producer fills one partition's batch at a time). Then a broker's requests are just
+each partition's chain of batches (a batch drained when ready ends at ``nxt``) merged by ready
+time, so ``_schedule`` builds that merge with numpy, marking the requests where it is not what
+the sender does (two partitions ready together, another partition's records waiting, a stop),
+and ``_run`` plans the unmarked stretch from where the sender is at once, checking the
+in-flight limit as the loop does; the loop plans the rest a request at a time, and runs go on
+when the partitions are back on the schedule (``tests/test_kafka_planner_runs.py`` compares
+runs on and off, exactly).
+
 Equivalence (``tests/test_kafka_planner.py``): on random workloads the fast path and the event
 path give the same batches, requests, offsets and ack times, the same log, and the same trace
 rows. Two differences, both invisible to the simulated system: the trace rows of one instant
@@ -59,10 +69,8 @@ planned requests of the instant go first).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
-from itertools import accumulate
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -72,28 +80,45 @@ from models.kafka.inbound import Inbound
 
 INF = float("inf")
 WINDOW = 0.05  # simulated seconds of sends planned by the first step after a (re)start
-MAX_WINDOW = 0.4  # each further step plans twice as far, up to this
+MAX_WINDOW = 1.6  # each further step plans twice as far, up to this (fewer, longer steps
+# cost less: each step makes cursors, lanes, inbound columns and rows for every partition)
+RUN_MAX = 512  # requests a run looks at (the in-flight check costs as many; the next goes on)
+RUN_MIN = 256  # a new schedule that gives a run of fewer requests than this...
+RUN_WAIT = 64  # ... is not made again before this many requests are planned one at a time
+# (meanwhile the partitions often get back onto the old schedule's chains, as a batch that
+# linger.ms closes ends where the chain's does, and runs go on without a new one)
 
 
 def feed_tables(feed: Feed, linger: float, batch_size: int) -> tuple:
     """Per-record tables of a feed (built once, cached on the feed): send times; ``fit[k]``,
     the end of a batch that starts at record ``k`` (``Feed.cut``); ``ready[k]``, when that
-    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``. numpy arrays, read a
-    scalar at a time with ``.item`` (only batch starts and ends are looked at)."""
+    batch is ready (``Feed.ready_at``); ``cum``, bytes before ``k``; ``nxt[k]``, the end of
+    that batch when it is drained at ``ready[k]``. numpy arrays, read a scalar at a time with
+    ``.item`` (only batch starts and ends are looked at)."""
     if feed.plan is None:
         t = feed.t
         cum = feed.cum
         n = len(t)
         k = np.arange(n)
-        fit = np.searchsorted(cum, cum[:-1] + batch_size, side="right") - 1
-        fit = np.maximum(fit, k + 1)
+        size = int(feed.size[0]) if n else 0
+        if size > 0 and (feed.size == size).all():  # records of one size: k + whole records
+            fit = np.minimum(k + max(1, batch_size // size), n)
+        else:
+            fit = np.searchsorted(cum, cum[:-1] + batch_size, side="right") - 1
+            fit = np.maximum(fit, k + 1)
         exact = cum[fit] - cum[:-1] >= batch_size
         full_at = np.full(n, np.inf)
         full_at[exact] = t[fit[exact] - 1]
         closing = ~exact & (fit < n)
         full_at[closing] = t[fit[closing]]
-        ready = np.minimum(t + linger, full_at)
-        feed.plan = (t, fit, ready, cum)
+        expiry = t + linger
+        ready = np.minimum(expiry, full_at)
+        # the end of a batch that starts at k if drained the moment it is ready: full (then
+        # the records sent by then reach ``fit``), or the records sent by its linger expiry
+        nxt = fit.copy()
+        early = np.flatnonzero(expiry < full_at)
+        nxt[early] = np.minimum(fit[early], np.searchsorted(t, expiry[early], side="right"))
+        feed.plan = (t, fit, ready, cum, nxt)
     return feed.plan
 
 
@@ -101,8 +126,8 @@ class _Cursor:
     """The planner's position in one partition queue: its head feed's tables and next batch
     (``h``: send time of its first unsent record; ``rt``: when that batch is ready)."""
 
-    __slots__ = ("cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey", "ok",
-                 "pos", "pq", "readyi", "rows", "rt", "t", "ti")
+    __slots__ = ("cum", "cumi", "feed", "fi", "fiti", "h", "hwd", "lanes", "maxb", "n", "needkey",
+                 "nxt", "nxti", "ok", "pos", "pq", "ready", "readyi", "rows", "rt", "t", "ti")
 
     def __init__(self, pq: Any, planner: Planner) -> None:
         self.pq = pq
@@ -119,17 +144,27 @@ class _Cursor:
         self.n = 0
         self.rt = INF
         self.feed = None
-        self.rows: list[tuple] = []  # the batches planned from the current feed
+        self.rows = _Rows()  # the batches planned from the current feed
         self.lanes: list[tuple] = []  # (feed, rows) of the feeds planned to their end
         self._load(planner)
+
+    def advance(self, end: int, planner: Planner) -> None:
+        """The head batch was sent with the records up to ``end``."""
+        self.feed.pos = end
+        self.pos = end
+        if end < self.n:
+            self.rt = self.readyi(end)
+            self.h = self.ti(end)
+        else:
+            self._load(planner)
 
     def _load(self, planner: Planner) -> None:
         """Move to the next feed with unsent records (``rt`` = INF when there is none)."""
         feeds = self.pq.feeds
         p = planner.producer
-        if self.rows:
+        if self.rows.g:
             self.lanes.append((self.feed, self.rows))
-            self.rows = []
+            self.rows = _Rows()
         while True:
             self.fi += 1
             if self.fi >= len(feeds):
@@ -142,13 +177,85 @@ class _Cursor:
             if feed.pos < len(feed.idx):
                 break
         self.feed = feed
-        t, fit, ready, cum = feed_tables(feed, p.linger, p.batch_size)
-        self.t = t
+        t, fit, ready, cum, nxt = feed_tables(feed, p.linger, p.batch_size)
+        self.t, self.ready, self.cum, self.nxt = t, ready, cum, nxt
         self.ti, self.fiti, self.readyi, self.cumi = t.item, fit.item, ready.item, cum.item
+        self.nxti = nxt.item
         self.n = len(t)
         self.pos = pos = feed.pos
         self.rt = self.readyi(pos)
         self.h = self.ti(pos)
+
+
+class _Rows:
+    """The batches planned for one partition from one feed, in send order, a list per column:
+    request number, send, arrival and answer times, first and end record, base sequence (-1
+    without idempotence), HW time."""
+
+    __slots__ = ("at", "e", "g", "hw", "r", "resp", "s", "seq")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, [])
+
+
+class _Requests:
+    """The requests of one planning step in planning order, a list per column (a request's
+    number is its index): send time, broker, drain start, answer time, batch count, the time
+    the answer leaves the leader."""
+
+    __slots__ = ("broker", "dstart", "hop", "nb", "r", "resp")
+
+    __init__ = _Rows.__init__
+
+
+class _Chain:
+    """One partition's batches in a ``_Schedule`` (``Planner._chain``): first and end records
+    (lists ``s``, ``e``), ready (= send) times (array ``ready``, list ``r``), first records'
+    send times (``heads``), answer-leaves and answer times (arrays ``hop``, ``resp``), arrival,
+    answer and HW times (lists ``at``, ``resp_l``, ``hw``), each batch's place in the schedule
+    (``pm``, from batch ``o``: the chain is batches ``o`` on of these, shared with the chain
+    it is the tail of) and ``q``, the first one not planned yet; ``after``, the record after
+    the last batch, and that next batch's first send and ready times (``t``, ``rnext``; INF at
+    the feed's end); ``stop``, the time before which the schedule ends."""
+
+    __slots__ = ("after", "at", "e", "feed", "heads", "hop", "hw", "o", "pm", "q", "r",
+                 "ready", "resp", "resp_l", "rnext", "s", "stop", "t")
+
+    def find(self, pos: int) -> int:
+        """Index of the batch that starts at ``pos`` (``len(s)`` for ``after``), or -1."""
+        starts = self.s
+        q = bisect_left(starts, pos, self.o)
+        return q if pos == (starts[q] if q < len(starts) else self.after) else -1
+
+    def tail(self, q: int) -> _Chain:
+        """The chain from its batch ``q`` on."""
+        ch = _Chain()
+        ch.after, ch.feed, ch.rnext, ch.stop, ch.t = self.after, self.feed, self.rnext, \
+            self.stop, self.t
+        ch.at, ch.e, ch.heads, ch.hop, ch.hw = self.at, self.e, self.heads, self.hop, self.hw
+        ch.r, ch.ready, ch.resp, ch.resp_l, ch.s = self.r, self.ready, self.resp, \
+            self.resp_l, self.s
+        ch.o = ch.q = q
+        return ch
+
+
+class _Schedule:
+    """A broker's requests that each carry one batch sent when ready (``Planner._schedule``):
+    send, answer and answer-leaves times in time order, the places a run must stop before
+    (``flags``, sorted, ending with the schedule's length), and each cursor's ``_Chain`` (None
+    for a cursor without records); ``ra``, ``respa``: send and answer times as arrays."""
+
+    __slots__ = ("chains", "flags", "hop", "r", "ra", "resp", "respa")
+
+
+class _Rowset:
+    """Rows to write for some batches (``Planner._gather``): each part's first and end record
+    (``los``, ``his``) and batch count (``nb``); the batches' record counts and times in row
+    order (``counts``, ``bt``); ``ob``, the batches' order (None: as given) and ``order``,
+    the records' (None: as given)."""
+
+    __slots__ = ("bt", "counts", "his", "los", "nb", "ob", "order")
 
 
 class _Lane:
@@ -182,6 +289,8 @@ class Planner:
         self.env = producer.env
         self.active = False
         self.enabled = True  # tests switch it off to compare with the event path
+        self.runs = True  # plan runs of one-batch requests at once (tests compare both ways)
+        self.run_requests = 0  # requests planned in runs (tests check that runs happen)
         self.windows: deque[_Window] = deque()
         self.infl: dict[int, deque[float]] = {}
         self.epoch = 0
@@ -244,7 +353,7 @@ class Planner:
         p = self.producer
         horizon = now + self.window
         stop = INF
-        reqs: list[tuple] = []
+        reqs = _Requests()
         nxt = INF  # the earliest ready time of a batch not planned yet
         cursors: list[_Cursor] = []
         for broker, pqs in p._by_broker.items():
@@ -255,9 +364,9 @@ class Planner:
             x = self._plan_broker(broker, curs, now, horizon, reqs)
             stop = min(stop, x)
             nxt = min(nxt, min(c.rt for c in curs))
-        if first and not reqs and stop <= now:
+        if first and not reqs.r and stop <= now:
             return False
-        if reqs:
+        if reqs.r:
             self._record(reqs, cursors)
         epoch = self.epoch
         if stop < INF:
@@ -269,9 +378,11 @@ class Planner:
         return True
 
     def _plan_broker(self, broker: int, curs: list[_Cursor], now: float, horizon: float,
-                     out: list) -> float:
+                     out: _Requests) -> float:
         """The sender's requests to ``broker`` up to ``horizon``; returns the time the
-        planner must stop at (INF when it need not)."""
+        planner must stop at (INF when it need not). Runs of requests that each carry one
+        batch sent the moment it is ready are planned by ``_run`` (when ``runs`` is on), the
+        rest a request at a time."""
         p = self.producer
         n = len(curs)
         acks0 = p.acks == "0"
@@ -292,9 +403,27 @@ class Planner:
         rts = [c.rt for c in curs]
         hs = [c.h for c in curs]
         order = [i % n for i in range(2 * n)]  # a drain visits curs[order[start:start + n]]
+        runs = self.runs and not cuts
+        sched = None  # the broker's schedule of one-batch requests (``_schedule``)
+        wait = 0  # requests planned one at a time before the next new schedule
         nreq = nbat = 0
         try:
             while True:
+                if runs:
+                    run = None if sched is None else self._run(sched, broker, curs, rts, hs,
+                                                               last, d, infl, out)
+                    if run is None and not wait:  # the positions are not the schedule's
+                        sched = self._schedule(curs, horizon, sched)
+                        run = None if sched is None else self._run(sched, broker, curs, rts,
+                                                                   hs, last, d, infl, out)
+                        wait = 0 if run is not None and run[0] >= RUN_MIN else RUN_WAIT
+                    elif wait:
+                        wait -= 1
+                    if run is not None:
+                        k, d, last = run
+                        nreq += k
+                        nbat += k
+                        self.run_requests += k
                 r = min(rts)
                 if r == INF:
                     return INF
@@ -338,24 +467,31 @@ class Planner:
                 if cuts and (_cut(cuts, r) or (not acks0 and _cut(cuts, hop))):
                     return r
                 d = start + 1
-                g = len(out)  # the request's number (its index before _record sorts them)
+                g = len(out.r)  # the request's number (its index before _record sorts them)
                 for c, pos, end, ci in got:
                     seq = -1
                     if idem:
                         pq = c.pq
                         seq = pq.next_seq
                         pq.next_seq = seq + end - pos
-                    c.rows.append((g, r, at, resp, pos, end, seq, at + c.hwd))
-                    c.feed.pos = end
-                    c.pos = end
-                    if end < c.n:
-                        c.rt = c.readyi(end)
-                        c.h = c.ti(end)
-                    else:
-                        c._load(self)
+                    rows = c.rows
+                    rows.g.append(g)
+                    rows.r.append(r)
+                    rows.at.append(at)
+                    rows.resp.append(resp)
+                    rows.s.append(pos)
+                    rows.e.append(end)
+                    rows.seq.append(seq)
+                    rows.hw.append(at + c.hwd)
+                    c.advance(end, self)
                     rts[ci] = c.rt
                     hs[ci] = c.h
-                out.append((r, broker, start, at, resp, len(got), hop, g))
+                out.r.append(r)
+                out.broker.append(broker)
+                out.dstart.append(start)
+                out.resp.append(resp)
+                out.nb.append(len(got))
+                out.hop.append(hop)
                 last = r
                 nreq += 1
                 nbat += len(got)
@@ -367,52 +503,299 @@ class Planner:
             p.requests_sent += nreq
             p.batches_sent += nbat
 
-    def _record(self, reqs: list[tuple], cursors: list[_Cursor]) -> None:
+    def _chain(self, c: _Cursor, horizon: float, old: _Chain | None) -> _Chain | None:
+        """Cursor ``c``'s batches ready by ``horizon`` if each is drained the moment it is
+        ready (see ``_schedule``): the rest of ``old`` when ``c`` is still on it, else walked
+        (``nxt`` gives each batch's end)."""
+        feed = c.feed
+        if feed is None:
+            return None
+        pos = c.pos
+        if old is not None and old.feed is feed:
+            q = old.find(pos)
+            if q >= 0:
+                return old.tail(q)
+        nn = c.n
+        readyi, nxti = c.readyi, c.nxti
+        starts = []
+        while pos < nn and readyi(pos) <= horizon:
+            starts.append(pos)
+            pos = nxti(pos)
+        p = self.producer
+        ch = _Chain()
+        ch.feed = feed
+        ch.s = starts
+        ends = [*starts[1:], pos] if starts else []
+        ch.e = ends
+        ch.after = pos
+        ch.stop = INF
+        ch.t, ch.rnext = (c.ti(pos), c.readyi(pos)) if pos < nn else (INF, INF)
+        sa = np.array(starts, dtype=np.int64)
+        ready = ch.ready = c.ready[sa]
+        heads = ch.heads = c.t[sa]
+        at = ready + p.cluster.link.latency
+        hop = ch.hop = at + c.hwd if p.acks == "all" else at
+        ch.resp = ready if p.acks == "0" else hop + p.cluster.link.latency
+        ch.r, ch.at, ch.resp_l = ready.tolist(), at.tolist(), ch.resp.tolist()
+        ch.hw = (at + c.hwd).tolist()
+        ch.o = ch.q = 0
+        if not starts:
+            return ch
+        # the schedule ends before a request the loop stops at (it stops there), or with the
+        # feed's last batch when another feed follows (its records may join later)
+        stops = ready >= heads + p.delivery_timeout
+        if c.maxb < max(p.batch_size, p.max_request_size):  # (bigger batches are possible)
+            ea = np.array(ends, dtype=np.int64)
+            stops |= c.cum[ea] - c.cum[sa] > c.maxb
+        if c.needkey:
+            nulls = np.concatenate(([0], np.cumsum(feed.key < 0)))
+            stops |= nulls[np.array(ends, dtype=np.int64)] > nulls[sa]
+        if not c.ok:
+            ch.stop = float(np.nextafter(ready[0], -INF))
+        elif stops.any():
+            ch.stop = float(np.nextafter(ready[np.argmax(stops)], -INF))
+        feeds = c.pq.feeds
+        if pos >= nn and any(feeds[i].pos < len(feeds[i].idx)
+                             for i in range(c.fi + 1, len(feeds))):
+            ch.stop = min(ch.stop, float(ready[-1]))
+        return ch
+
+    def _schedule(self, curs: list[_Cursor], horizon: float,
+                  old: _Schedule | None = None) -> _Schedule | None:
+        """The broker's requests up to ``horizon`` if each carried exactly one batch, sent at
+        the instant it is ready: each partition's chain of batches from its first unsent record
+        (``_chain``; the chains of ``old`` the partitions are still on are kept), merged by
+        ready time. Marks the requests for which that is not what the sender does whatever
+        came before, given the partitions' positions then: two partitions ready at the same
+        instant, a request sent while another partition has records waiting (its batch would
+        join); and ends the schedule at the first request the loop would stop at (leader,
+        size, key or delivery timeout) or past the end of a feed that another feed follows.
+        None when it is empty."""
+        chains = [self._chain(c, horizon, None if old is None else old.chains[ci])
+                  for ci, c in enumerate(curs)]
+        live = [ch for ch in chains if ch is not None and len(ch.s) > ch.o]
+        if not live:
+            return None
+        cap = min(horizon, min(ch.stop for ch in live))
+        # the batch after each chain's: its records must not be waiting either
+        nh, nr, np_ = [], [], []
+        offs = []
+        m = 0
+        for ch in chains:
+            if ch is None:
+                continue
+            k = len(ch.s) - ch.o
+            if k:
+                offs.append(m)
+                m += k
+            if ch.t < INF:
+                nh.append(ch.t)
+                nr.append(ch.rnext)
+                np_.append(m - 1 if k else -1)
+        if len(live) > 1:
+            rc = np.concatenate([ch.ready[ch.o:] for ch in live])
+            hc = np.concatenate([ch.heads[ch.o:] for ch in live])
+        else:
+            rc, hc = live[0].ready[live[0].o:], live[0].heads[live[0].o:]
+        srt = np.argsort(rc, kind="stable")
+        rs = rc[srt]
+        end = int(np.searchsorted(rs, cap, side="right"))
+        flags = np.zeros(m + 1, dtype=bool)  # requests a run must not plan
+        tie = rs[1:] == rs[:-1]
+        flags[:-2] |= tie
+        flags[1:-1] |= tie
+        inv = np.empty(m, dtype=np.int64)
+        inv[srt] = np.arange(m)
+        prev = np.arange(-1, m - 1)  # each batch's own previous request
+        prev[offs] = -1
+        ip = np.concatenate((prev, np.array(np_, dtype=np.int64)))
+        prev = np.where(ip >= 0, inv[ip], -1)  # ... its place in time order
+        # every request sent while another partition has records waiting (from its head's
+        # send time until it is ready, its own previous request aside)
+        j = np.searchsorted(rs, np.concatenate((hc, nh)), side="left")
+        j += j == prev
+        jend = np.searchsorted(rs, np.concatenate((rc, nr)), side="left")
+        inside = j < jend
+        cover = np.bincount(j[inside], minlength=m + 1) \
+            - np.bincount(jend[inside], minlength=m + 1)
+        flags |= np.cumsum(cover) > 0
+        flags[end:] = True
+        s = _Schedule()
+        s.flags = np.flatnonzero(flags).tolist()
+        s.r = rs.tolist()
+        s.ra = rs
+        if len(live) > 1:
+            s.hop = np.concatenate([ch.hop[ch.o:] for ch in live])[srt].tolist()
+            s.respa = np.concatenate([ch.resp[ch.o:] for ch in live])[srt]
+        else:
+            s.hop, s.respa = live[0].hop[live[0].o:].tolist(), live[0].resp[live[0].o:]
+        s.resp = s.respa.tolist()
+        pm = inv.tolist()
+        for ch, off in zip(live, offs, strict=True):
+            ch.pm = pm[off:off + len(ch.s) - ch.o]
+        s.chains = chains
+        return s
+
+    def _run(self, s: _Schedule, broker: int, curs: list[_Cursor], rts: list[float],
+             hs: list[float], last: float, d: int, infl: deque, out: _Requests) -> tuple:
+        """Plan the requests of schedule ``s`` (``_schedule``) from where the sender is, up to
+        the first the schedule marks, or one held back by
+        ``max.in.flight.requests.per.connection``. None when the partitions' positions are not
+        the schedule's (a request the schedule does not know moved them: make a new one),
+        else (requests planned, drain index, sender's clock)."""
+        i0 = len(s.r)
+        before = -1
+        for ch in s.chains:
+            if ch is None:
+                continue
+            starts = ch.s
+            pos = ch.feed.pos
+            q = ch.q
+            if pos != (starts[q] if q < len(starts) else ch.after):
+                q = ch.find(pos)
+                if q < 0:
+                    return None
+                ch.q = q
+            if q < len(starts):
+                i0 = min(i0, ch.pm[q - ch.o])
+            if q > ch.o:
+                before = max(before, ch.pm[q - 1 - ch.o])
+        if before >= i0:
+            return None
+        flags = s.flags
+        i1 = min(flags[bisect_left(flags, i0)], i0 + RUN_MAX)
+        r_l = s.r
+        if i1 <= i0 or r_l[i0] < last:
+            return 0, d, last
+        p = self.producer
+        if p.acks != "0":
+            # the answers awaited, oldest first, then the run's; the loop pops those that
+            # came by a request, so with answers in order a request waits for one exactly
+            # when the answer ``max.in.flight`` before it has not come
+            m0 = len(infl)
+            limit = p.max_in_flight
+            rr = s.ra[i0:i1]
+            a = np.concatenate((np.array(infl, dtype=np.float64), s.respa[i0:i1]))
+            if (a[1:] >= a[:-1]).all():
+                j0 = max(0, limit - m0)  # (the requests before have fewer awaited)
+                held = np.flatnonzero(a[m0 - limit + j0:m0 - limit + i1 - i0] > rr[j0:]) \
+                    if j0 < i1 - i0 else ()
+                if len(held):
+                    i1 = i0 + j0 + int(held[0])
+                    if i1 == i0:
+                        return 0, d, last
+                k = i1 - i0
+                front = int(np.searchsorted(a[:m0 + k - 1], rr[k - 1], side="right"))
+                infl.clear()
+                infl.extend(a[front:m0 + k].tolist())
+            else:  # (answers out of order: as the loop does, one by one)
+                resp_l = s.resp
+                i = i0
+                while i < i1:
+                    r = r_l[i]
+                    while infl and infl[0] <= r:
+                        infl.popleft()
+                    if len(infl) >= limit:
+                        break
+                    infl.append(resp_l[i])
+                    i += 1
+                i1 = i
+                if i1 == i0:
+                    return 0, d, last
+        k = i1 - i0
+        n = len(curs)
+        g = len(out.r) - i0  # request number - place in the schedule
+        out.r += r_l[i0:i1]
+        out.broker += [broker] * k
+        out.dstart += [x % n for x in range(d, d + k)]
+        out.resp += s.resp[i0:i1]
+        out.nb += [1] * k
+        out.hop += s.hop[i0:i1]
+        idem = p.idempotent
+        for ci, ch in enumerate(s.chains):
+            if ch is None or len(ch.s) == ch.o:
+                continue
+            q = ch.q
+            pm = ch.pm
+            o = ch.o
+            q1 = bisect_left(pm, i1, q - o) + o
+            if q1 == q:
+                continue
+            c = curs[ci]
+            rows = c.rows
+            rows.g += [x + g for x in pm[q - o:q1 - o]]
+            rows.r += ch.r[q:q1]
+            rows.at += ch.at[q:q1]
+            rows.resp += ch.resp_l[q:q1]
+            starts = ch.s[q:q1]
+            rows.s += starts
+            rows.e += ch.e[q:q1]
+            if idem:
+                pq = c.pq
+                seq0 = pq.next_seq - starts[0]
+                rows.seq += [seq0 + x for x in starts]
+                pq.next_seq = seq0 + ch.e[q1 - 1]
+            else:
+                rows.seq += [-1] * (q1 - q)
+            rows.hw += ch.hw[q:q1]
+            ch.q = q1
+            c.advance(ch.e[q1 - 1], self)
+            rts[ci] = c.rt
+            hs[ci] = c.h
+        return k, (d + k - 1) % n + 1, r_l[i1 - 1]
+
+    def _record(self, reqs: _Requests, cursors: list[_Cursor]) -> None:
         """Turn the planned requests into a window of lanes (the cursors' rows: one lane per
         partition and feed) and hand the leaders their inbound batches."""
-        reqs.sort(key=itemgetter(0))  # stable: brokers in the sender's order at each instant
         w = _Window()
-        r, brokers, dstart, _at, resp, nb, hop, number = zip(*reqs, strict=True)
-        w.r = np.array(r)
-        w.brokers = np.array(brokers, dtype=np.int64)
-        w.dstart = np.array(dstart, dtype=np.int64)
-        w.resp = np.array(resp)
-        w.hop = np.array(hop)
-        w.nb = np.array(nb, dtype=np.int64)
-        w.rank = np.empty(len(reqs), dtype=np.int64)  # request number -> index in the window
-        w.rank[np.array(number, dtype=np.int64)] = np.arange(len(reqs))
+        r = np.array(reqs.r)
+        srt = np.argsort(r, kind="stable")  # brokers in the sender's order at each instant
+        nr = len(r)
+        w.r = r[srt]
+        w.brokers = np.array(reqs.broker, dtype=np.int64)[srt]
+        w.dstart = np.array(reqs.dstart, dtype=np.int64)[srt]
+        w.resp = np.array(reqs.resp)[srt]
+        w.hop = np.array(reqs.hop)[srt]
+        w.nb = np.array(reqs.nb, dtype=np.int64)[srt]
+        w.rank = np.empty(nr, dtype=np.int64)  # request number -> index in the window
+        w.rank[srt] = np.arange(nr)
         w.lanes = []
         pid = self.producer.producer_id
+        lat = self.producer.cluster.link.latency
         for c in cursors:
-            if c.rows:
+            if c.rows.g:
                 c.lanes.append((c.feed, c.rows))
             pq = c.pq
             for feed, rows in c.lanes:
                 lane = _Lane(pq, feed)
-                g, r, at, resp, s, e, seq, hw_at = zip(*rows, strict=True)
-                lane.g = g
-                lane.r = np.array(r)
-                lane.at = np.array(at)
-                lane.resp = np.array(resp)
-                lane.s = np.array(s, dtype=np.int64)
-                lane.e = np.array(e, dtype=np.int64)
-                lane.seq = np.array(seq, dtype=np.int64)
-                lane.hw_at = np.array(hw_at)
-                lane.cnt = lane.e - lane.s
-                lane.rl = r
-                lane.atl = at
-                lane.sl = s
-                lane.el = e
-                lane.seq_l = seq
-                lane.rmax = list(accumulate(resp, max))
-                lane.k = len(g)
-                lo, hi = s[0], e[-1]
-                bl = [x - lo for x in s]
-                bl.append(hi - lo)
-                lane.inbound = Inbound(lane.at, lane.hw_at, np.array(bl, dtype=np.int64),
+                lane.g = rows.g
+                lane.k = k = len(rows.g)
+                lane.r = np.fromiter(rows.r, np.float64, k)  # (fromiter: faster than array)
+                lane.at = lane.r + lat  # (as each row's was computed)
+                lane.hw_at = lane.at + c.hwd
+                lane.resp = resp = np.fromiter(rows.resp, np.float64, k)
+                lane.s = s = np.fromiter(rows.s, np.int64, k)
+                lane.e = e = np.empty(k, dtype=np.int64)
+                e[:-1] = s[1:]  # a lane's batches follow one another in its feed
+                e[-1] = rows.e[-1]
+                lane.seq = np.fromiter(rows.seq, np.int64, k)
+                lane.cnt = e - s
+                lane.rl = rows.r
+                lane.atl = rows.at
+                lane.sl = rows.s
+                lane.el = rows.e
+                lane.seq_l = rows.seq
+                # the answers by now: in order, unless one came before an earlier one's
+                lane.rmax = rows.resp if bool((resp[1:] >= resp[:-1]).all()) \
+                    else np.maximum.accumulate(resp).tolist()
+                lo, hi = rows.s[0], rows.e[-1]
+                bounds = np.empty(lane.k + 1, dtype=np.int64)
+                np.subtract(s, lo, out=bounds[:-1])
+                bounds[-1] = hi - lo
+                lane.inbound = Inbound(lane.at, lane.hw_at, bounds,
                                        feed.msg[lo:hi], feed.t[lo:hi], feed.size[lo:hi],
                                        feed.key[lo:hi], pid, lane.seq,
-                                       (list(at), list(hw_at), bl, list(seq)),
+                                       (rows.at, rows.hw, bounds.tolist(), rows.seq),
                                        feed.cum[lo:hi + 1], True)  # feeds are in time order
                 pq.part.add_inbound(lane.inbound, len(feed.idx) - lo)
                 w.lanes.append(lane)
@@ -716,108 +1099,108 @@ class Planner:
     # time order of the batches' sends / arrivals / answers (ties: in the order given).
 
     @staticmethod
-    def _gather(parts: list[tuple], times: str) -> tuple:
-        """The records of ``parts`` as concatenated (their batches' ``times``, record counts,
-        each part's first and end record), and the row order that sorts them by time."""
-        los = [lane.sl[a] for lane, a, _b in parts]
-        his = [lane.el[b - 1] for lane, _a, b in parts]
+    def _gather(parts: list[tuple], times: str) -> _Rowset:
+        """The batches of ``parts`` in the time order of their ``times`` (see ``_Rowset``)."""
+        g = _Rowset()
+        g.los = [lane.sl[a] for lane, a, _b in parts]
+        g.his = [lane.el[b - 1] for lane, _a, b in parts]
+        g.nb = [b - a for _lane, a, b in parts]
         if len(parts) == 1:
             lane, a, b = parts[0]
-            counts = lane.cnt[a:b]
-            return getattr(lane, times)[a:b], counts, los, his, None
+            g.counts = lane.cnt[a:b]
+            g.bt = getattr(lane, times)[a:b]
+            g.ob = g.order = None
+            return g
         counts = np.concatenate([lane.cnt[a:b] for lane, a, b in parts])
         bt = np.concatenate([getattr(lane, times)[a:b] for lane, a, b in parts])
         if (bt[1:] >= bt[:-1]).all():
-            return bt, counts, los, his, None
+            g.counts, g.bt = counts, bt
+            g.ob = g.order = None
+            return g
         ob = np.argsort(bt, kind="stable")  # batches by time; rows follow their batch
         sc = counts[ob]
         start = np.cumsum(counts) - counts
-        order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
-        return bt, counts, los, his, order
+        g.counts, g.bt, g.ob = sc, bt[ob], ob
+        g.order = np.repeat(start[ob] - (np.cumsum(sc) - sc), sc) + np.arange(int(sc.sum()))
+        return g
 
     @staticmethod
-    def _cat(parts: list[tuple], column: str, los: list[int], his: list[int]) -> np.ndarray:
-        """One feed column over the records of ``parts``."""
+    def _cat(parts: list[tuple], column: str, g: _Rowset) -> np.ndarray:
+        """One feed column over the records of ``parts``, in row order."""
         if len(parts) == 1:
-            return getattr(parts[0][0].feed, column)[los[0]:his[0]]
-        return np.concatenate([getattr(lane.feed, column)[lo:hi]
-                               for (lane, _a, _b), lo, hi in zip(parts, los, his, strict=True)])
+            return getattr(parts[0][0].feed, column)[g.los[0]:g.his[0]]
+        col = np.concatenate([getattr(lane.feed, column)[lo:hi]
+                              for (lane, _a, _b), lo, hi in zip(parts, g.los, g.his,
+                                                                 strict=True)])
+        return col if g.order is None else col[g.order]
 
     @staticmethod
-    def _per_part(parts: list[tuple], values: list[int], los: list[int],
-                  his: list[int]) -> np.ndarray:
-        """A value per part, repeated for each of its records (int32)."""
-        return np.repeat(np.array(values, dtype=np.int32), np.subtract(his, los))
+    def _per_part(values: list[int], g: _Rowset) -> np.ndarray:
+        """A value per part, repeated for each of its records in row order (int32)."""
+        if g.ob is None:
+            return np.repeat(np.array(values, dtype=np.int32), np.subtract(g.his, g.los))
+        return np.repeat(np.repeat(np.array(values, dtype=np.int32), g.nb)[g.ob], g.counts)
 
     @staticmethod
-    def _offsets(parts: list[tuple], counts: np.ndarray, los: list[int],
-                 his: list[int]) -> np.ndarray:
-        """The offsets the leader gave the records of ``parts`` (their batches arrived)."""
-        bo = [lane.inbound.bases()[a:b] - lane.s[a:b] for lane, a, b in parts]
+    def _offsets(parts: list[tuple], g: _Rowset) -> np.ndarray:
+        """The offsets the leader gave the records of ``parts`` in row order (their batches
+        arrived): each batch's base offset, plus one per record after the first."""
         if len(parts) == 1:
-            return np.repeat(bo[0], counts) + np.arange(los[0], his[0])
-        n = np.subtract(his, los)
-        first = np.cumsum(n) - n  # each part's first row
-        rec = np.arange(int(n.sum())) + np.repeat(np.subtract(los, first), n)
-        return np.repeat(np.concatenate(bo), counts) + rec
+            lane, a, b = parts[0]
+            base = lane.inbound.bases()[a:b]
+        else:
+            base = np.concatenate([lane.inbound.bases()[a:b] for lane, a, b in parts])
+            if g.ob is not None:
+                base = base[g.ob]
+        counts = g.counts
+        return np.repeat(base - (np.cumsum(counts) - counts), counts) \
+            + np.arange(int(counts.sum()))
 
     def _published(self, parts: list[tuple]) -> None:
         p = self.producer
-        _bt, _counts, los, his, order = self._gather(parts, "r")
-        cols = {"msg": self._cat(parts, "msg", los, his), "t": self._cat(parts, "t", los, his),
-                "size": self._cat(parts, "size", los, his),
-                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
-                                          los, his),
-                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                            los, his)}
-        if order is not None:
-            cols = {k: v[order] for k, v in cols.items()}
-        p._trace.published.extend(source=p.source, offset=-1, **cols)
+        g = self._gather(parts, "r")
+        p._trace.published.extend(
+            source=p.source, offset=-1, msg=self._cat(parts, "msg", g),
+            t=self._cat(parts, "t", g), size=self._cat(parts, "size", g),
+            channel=self._per_part([ln.pq.part.topic_id for ln, _a, _b in parts], g),
+            partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g))
 
     def _appended(self, parts: list[tuple]) -> None:
-        bt, counts, los, his, order = self._gather(parts, "at")
-        cols = {"msg": self._cat(parts, "msg", los, his),
-                "channel": self._per_part(parts, [ln.pq.part.topic_id for ln, _a, _b in parts],
-                                          los, his),
-                "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                            los, his),
-                "offset": self._offsets(parts, counts, los, his),
-                "t": np.repeat(bt, counts)}
-        if order is not None:
-            cols = {k: v[order] for k, v in cols.items()}
-        self.producer.cluster.appended.extend(**cols)
+        g = self._gather(parts, "at")
+        self.producer.cluster.appended.extend(
+            msg=self._cat(parts, "msg", g),
+            channel=self._per_part([ln.pq.part.topic_id for ln, _a, _b in parts], g),
+            partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g),
+            offset=self._offsets(parts, g), t=np.repeat(g.bt, g.counts))
 
     def _acknowledged(self, parts: list[tuple], tracing: bool, done: list) -> None:
         """The answers of ``parts`` came: offsets and times into the ``BulkSend`` arrays, the
         idempotent producer's last acknowledged sequence, ``acked`` rows."""
         p = self.producer
-        bt, counts, los, his, order = self._gather(parts, "resp")
-        t = np.repeat(bt, counts)
-        if p.acks == "0":
-            offs = np.full(len(t), -1, dtype=np.int64)
-        else:
-            offs = self._offsets(parts, counts, los, his)
-        first = 0
-        for (lane, _a, b), lo, hi in zip(parts, los, his, strict=True):
+        g = self._gather(parts, "resp")
+        t = np.repeat(g.bt, g.counts)
+        offs = np.full(len(t), -1, dtype=np.int64) if p.acks == "0" else self._offsets(parts, g)
+        idx = self._cat(parts, "idx", g)  # each row's record in its BulkSend
+        bulks = {id(lane.bulk): lane.bulk for lane, _a, _b in parts}
+        for bulk in bulks.values():
+            if len(bulks) == 1:
+                bulk.offset[idx] = offs
+                bulk.acked_at[idx] = t
+            else:
+                mine = self._per_part([lane.bulk is bulk for lane, _a, _b in parts], g) > 0
+                bulk.offset[idx[mine]] = offs[mine]
+                bulk.acked_at[idx[mine]] = t[mine]
+        for (lane, _a, b), lo, hi in zip(parts, g.los, g.his, strict=True):
             if p.idempotent and p.acks != "0":
                 lane.pq.acked_seq = lane.seq_l[b - 1] + lane.el[b - 1] - lane.sl[b - 1] - 1
-            end = first + hi - lo
             bulk = lane.bulk
-            idx = lane.feed.idx[lo:hi]
-            bulk.offset[idx] = offs[first:end]
-            bulk.acked_at[idx] = t[first:end]
             bulk.pending -= hi - lo
             if bulk.pending == 0:
                 done.append(bulk)
-            first = end
         if tracing:
-            cols = {"msg": self._cat(parts, "msg", los, his), "t": t,
-                    "partition": self._per_part(parts, [ln.pq.part.index for ln, _a, _b in parts],
-                                                los, his),
-                    "offset": offs}
-            if order is not None:
-                cols = {k: v[order] for k, v in cols.items()}
-            p._trace.acked.extend(**cols)
+            p._trace.acked.extend(
+                msg=self._cat(parts, "msg", g), t=t, offset=offs,
+                partition=self._per_part([ln.pq.part.index for ln, _a, _b in parts], g))
 
 
 def _cut(cuts: list[tuple[float, float]], t: float) -> bool:

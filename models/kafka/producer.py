@@ -68,9 +68,10 @@ requests is planned in one loop per broker and settled in bulk, with no simpy ev
 (identical results, property-tested against this module's event path); otherwise each batch is
 one Python object and about three simpy events, never one per record. ``send()`` and
 ``produce()`` batch identically (property-tested). Measured on a shared 2-core box: 1 M records
-of 1 KiB into 16 partitions with the default 16 KiB batches (62 707 batches) take ~0.8 s
+of 1 KiB into 16 partitions with the default 16 KiB batches (62 707 batches) take ~0.5–0.7 s
 planned, trace on (``kafka_groups(1_000_000, groups=0)`` in ``experiments.scenarios.bench_cases``;
-2.1 s before the planner's per-batch work was cut down), ~30 s through the event path.
+0.9–1.1 s before runs of one-batch requests were planned at once, 2.1 s before the planner's
+per-batch work was cut down), ~30 s through the event path.
 
 Not modelled: compression, transactions, the metadata request itself (see "Leaders"),
 adaptive partitioning, expiry of in-flight batches before their request
@@ -268,7 +269,7 @@ class Producer:
         n = len(times)
         if sizes.shape != (n,) or times.ndim != 1:
             raise ValueError("times and sizes must be 1-D arrays of the same length")
-        if n and (np.any(np.diff(times) < 0) or times[0] < self.env.now):
+        if n and (bool((times[1:] < times[:-1]).any()) or times[0] < self.env.now):
             raise ValueError("times must be sorted and not before the current simulated time")
         if n and (sizes.min() < 0 or sizes.max() > min(self.max_request_size, self.buffer_memory)):
             raise RecordTooLargeError(
@@ -292,15 +293,15 @@ class Producer:
         order = np.argsort(parts.astype(np.int16) if nparts <= 32768 else parts, kind="stable")
         bounds = np.zeros(nparts + 1, dtype=np.int64)
         np.cumsum(np.bincount(parts, minlength=nparts), out=bounds[1:])
-        for p in range(nparts):
-            idx = order[bounds[p]:bounds[p + 1]]
-            if len(idx):
-                size = sizes[idx]
-                cum = np.zeros(len(idx) + 1, dtype=np.int64)
-                np.cumsum(size, out=cum[1:])
+        # the columns in partition order, gathered once: each feed's are views of a stretch
+        ptimes, psizes, pmsg, pkeys = times[order], sizes[order], bulk.msg[order], key_ids[order]
+        pcum = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(psizes, out=pcum[1:])
+        for p, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+            if b > a:
                 pq = self._pq(t.partitions[p])
-                pq.feeds.append(Feed(bulk, idx, times[idx], cum, bulk.msg[idx], size,
-                                     key_ids[idx]))
+                pq.feeds.append(Feed(bulk, order[a:b], ptimes[a:b], pcum[a:b + 1] - pcum[a],
+                                     pmsg[a:b], psizes[a:b], pkeys[a:b]))
                 self._refresh(pq)
         if fast:
             planner.replan()
@@ -396,13 +397,13 @@ class Producer:
                     parts.min() < 0 or parts.max() >= n_parts)):
                 raise ValueError(f"partitions must be in [0, {n_parts}), one per record")
             return parts
-        parts = np.empty(len(sizes), dtype=np.int32)
         keyed = key_ids >= 0
         if self.config["partitioner.ignore.keys"]:
             keyed[:] = False
-        if keyed.any():
-            parts[keyed] = partitions_for_hashes(self.cluster.keys.murmur2(key_ids[keyed]),
-                                                 n_parts)
+        if not keyed.any():  # all sticky
+            return self._sticky_for(topic).assign(sizes)
+        parts = np.empty(len(sizes), dtype=np.int32)
+        parts[keyed] = partitions_for_hashes(self.cluster.keys.murmur2(key_ids[keyed]), n_parts)
         if not keyed.all():
             parts[~keyed] = self._sticky_for(topic).assign(sizes[~keyed])
         return parts
