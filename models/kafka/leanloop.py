@@ -130,6 +130,7 @@ class LeanRunner:
         self.free = False  # the window running now is free
         self.horizon = INF  # the time the window running now ends at
         self._views: dict[Any, tuple] = {}  # partition -> its HW over time (free windows)
+        self._monotone: dict[int, tuple] = {}  # id(inbound) -> (it, HW times never go down)
         self._strict_until = -INF  # no free window before this time ...
         self._strict_head: Any = None  # ... while simpy's next event is this one
         self._strict_timed = False  # ... or whatever happens (a reason with an end time)
@@ -313,7 +314,14 @@ class LeanRunner:
                 or log._staged < bl[k] - bl[a]):
             return None, b.at_l[a]
         hw_l = b.hw_l
-        if not all(x <= y for x, y in pairwise(islice(hw_l, a, k))):
+        checked = self._monotone.get(id(b))
+        if checked is None or checked[0] is not b:  # once per inbound: later a only grows
+            checked = (b, all(x <= y for x, y in pairwise(islice(hw_l, a, k))))
+            if len(self._monotone) > 256:  # forget the inbounds all appended
+                self._monotone = {key: v for key, v in self._monotone.items()
+                                  if v[0].applied < v[0].k}
+            self._monotone[id(b)] = checked
+        if not checked[1]:
             return None, INF
         return self._view(log, log.log_end_offset, a, k, hw_l, bl, b.at_l), INF
 
@@ -391,17 +399,17 @@ def _gather(arrays: tuple, lo: tuple, hi: tuple) -> tuple[np.ndarray, np.ndarray
     with a few numpy calls per distinct array (the chunks are ranges of a few log columns)."""
     n = np.subtract(hi, lo)
     total = int(n.sum())
-    src = np.repeat(np.asarray(lo, dtype=np.int64) - (np.cumsum(n) - n), n)
+    first_row = np.asarray(lo, dtype=np.int64)
+    src = np.repeat(first_row - (np.cumsum(n) - n), n)
     src += np.arange(total)  # row k of chunk c comes from row lo[c] + k of its array
-    index: dict[int, int] = {}
-    gid = [index.setdefault(id(a), len(index)) for a in arrays]
-    if len(index) == 1:
+    ids = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
+    _ids, at, g = np.unique(ids, return_index=True, return_inverse=True)
+    if len(at) == 1:
         return arrays[0][src], n
-    distinct = list({id(a): a for a in arrays}.values())  # in the order of index
-    g = np.array(gid, dtype=np.int64)
-    first = np.full(len(distinct), np.iinfo(np.int64).max, dtype=np.int64)
-    last = np.zeros(len(distinct), dtype=np.int64)
-    np.minimum.at(first, g, np.asarray(lo, dtype=np.int64))
+    distinct = [arrays[i] for i in at.tolist()]
+    first = np.full(len(at), np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.zeros(len(at), dtype=np.int64)
+    np.minimum.at(first, g, first_row)
     np.maximum.at(last, g, np.asarray(hi, dtype=np.int64))
     base = np.cumsum(last - first) - (last - first) - first  # row r of array k: base[k] + r
     src += np.repeat(base[g], n)
