@@ -619,6 +619,7 @@ class Lane:
         poll_timeout = self.poll_timeout
         receiver = c.receiver
         tracing = r.tracing
+        deliveries = r.deliveries
         drain = self._drain
         serve = self._serve
         stale = self._stale
@@ -631,8 +632,8 @@ class Lane:
         while True:
             t1 = t0 + latency
             t2 = t1 + latency
-            while steps and stale(steps[0]):
-                heappop(steps)
+            while steps and steps[0][0] <= t2 and stale(steps[0]):
+                heappop(steps)  # (a stale step later than the cycle is left where it is)
             if (t2 >= horizon or (steps and steps[0][0] <= t2) or c._fetching or not ready):
                 break
             env._now = t0  # type: ignore[attr-defined]
@@ -650,6 +651,8 @@ class Lane:
                     if moves < answered:
                         answered = moves
                 tr = answered + latency
+                while steps and steps[0][0] <= tr and stale(steps[0]):
+                    heappop(steps)
                 if (answered < t1 + max_wait and tr < horizon
                         and (not steps or steps[0][0] > tr)
                         and (tr <= t2 or (not ready and tr < t2 + poll_timeout))):
@@ -667,9 +670,10 @@ class Lane:
             for msg, i, j in chunks:
                 processed += j - i
                 if tracing:
-                    r.deliveries.append((msg, i, j, receiver, t0))
-            if len(r.deliveries) > FLUSH_CHUNKS:
+                    deliveries.append((msg, i, j, receiver, t0))
+            if len(deliveries) > FLUSH_CHUNKS:
                 r.flush()
+                deliveries = r.deliveries
             # t1: the OffsetCommit at the coordinator
             offsets = list(map(position_of, parts))
             committed_at = t1
