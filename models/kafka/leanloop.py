@@ -234,7 +234,7 @@ class LeanRunner:
             self.free = False
             lanes = [lane for lane in self.lanes if lane.steps]
             if lanes:
-                e = min((lane.steps[0] for lane in lanes), key=_key)
+                e = min(lane.steps[0] for lane in lanes)  # (event ids are unique)
                 self._arm(e[0], e[1])
             if self.parked and head_t < INF:  # look again after simpy's next event
                 self._arm(head_t, next(self._eid))
@@ -334,11 +334,8 @@ class LeanRunner:
         """The partition's log, its high watermark now and the time the HW next moves (inf:
         not known)."""
         if self.free:
-            log, leo, a, k, hw_l, bl = self._views[part][:6]
-            if a == k:
-                return log, leo, INF
-            j = bisect_right(hw_l, now, a, k)
-            return log, leo + bl[j] - bl[a], hw_l[j] if j < k else INF
+            view = self._views[part]
+            return (view[0], *_hw_at(view, now))
         log = part.log
         return log, log.high_watermark, part._next_hw
 
@@ -390,8 +387,14 @@ def _rows(cum: np.ndarray, i: int, j: int, limit: int) -> tuple[int, int]:
     return j, nbytes
 
 
-def _key(entry: tuple) -> tuple:
-    return entry[0], entry[1]
+def _hw_at(view: tuple, now: float) -> tuple[int, float]:
+    """A partition's high watermark at ``now`` from its view (``LeanRunner._predict``), and
+    when it next moves (inf: not known)."""
+    _log, leo, a, k, hw_l, bl = view[:6]
+    if a == k:
+        return leo, INF
+    j = bisect_right(hw_l, now, a, k)
+    return leo + bl[j] - bl[a], hw_l[j] if j < k else INF
 
 
 def _gather(arrays: tuple, lo: tuple, hi: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -985,15 +988,16 @@ class Lane:
         if self.dead or fetch is None or step is None or step[0] != "wait":
             self.r.parked.discard(self)
             return
-        now = self.r.env._now  # type: ignore[attr-defined]
+        r = self.r
+        now = r.env._now  # type: ignore[attr-defined]
         due = fetch.due
         for st, _epoch, off in fetch.wanted:
-            part = st.part
-            if part.log.high_watermark > off:
+            _log, hw, moves = r.look(st.part, now)  # (between windows: as the log is now)
+            if hw > off:
                 due = now
                 break
-            if part._next_hw < due:
-                due = part._next_hw
+            if moves < due:
+                due = moves
         if due < fetch.due:
             self.r.reconsidered += 1
             fetch.token += 1
@@ -1041,7 +1045,6 @@ class Lane:
         data = False
         free = r.free
         views = r._views
-        after = bisect_right
         for st, epoch, off in wanted:
             part = st.part
             if free:  # the window's view (no leader change or truncation in a free window)
@@ -1051,8 +1054,8 @@ class Lane:
                     return None
                 log = part.log
                 view = r._view(log, log.high_watermark, 0, 0, (), (), ())
-            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view
-            hw = leo if a == k else leo + bl[after(hw_l, now, a, k)] - bl[a]
+            start, head, cols, cum = view[7:]
+            hw = _hw_at(view, now)[0]
             if off < start or (off > hw and off > r.end(part, now)):
                 return None
             if budget <= 0:  # fetch.max.bytes used up: no answer for this partition
