@@ -1022,7 +1022,7 @@ class Lane:
 
     def _answer(self, fetch: _Fetch, now: float) -> None:
         """``Fetcher._fetch_answers`` on row ranges, sent back one latency later."""
-        answers = self._answers(fetch.wanted, now, False)
+        answers = self._answers(fetch.wanted, now)
         if answers is None:  # an error answer: the fast path's
             self._hand_fetch_back(fetch)._check()
             return
@@ -1032,17 +1032,15 @@ class Lane:
         self.fetch_step = ("respond", t)
         self.at(t, self._respond, fetch)
 
-    def _answers(self, wanted: list[tuple], now: float, need_data: bool) -> list[tuple] | None:
+    def _answers(self, wanted: list[tuple], now: float) -> list[tuple] | None:
         """The answers to a fetch of ``wanted`` at ``now`` (``Log.read``'s byte limits); None
-        for an error answer (the fast path gives it), or when ``need_data`` and no partition
-        has data below its HW (the fetch would wait)."""
+        for an error answer (the fast path gives it)."""
         c = self.c
         r = self.r
         budget = c._fetch_max_bytes
         part_max = c._partition_max_bytes
         answers: list[tuple] = []
         add = answers.append
-        data = False
         free = r.free
         views = r._views
         for st, epoch, off in wanted:
@@ -1069,9 +1067,6 @@ class Lane:
             j, nbytes = _rows(cum, i, i + (hw - off), part_max if part_max < budget else budget)
             add((st, epoch, off, cols, i, j, hw, start, nbytes))
             budget -= nbytes
-            data = True
-        if need_data and not data:
-            return None
         return answers
 
     def _respond(self, fetch: _Fetch) -> None:
