@@ -165,6 +165,41 @@ def test_whole_cycles_in_free_windows_match_the_fast_path(w, calls, sends):
                 run(True, w, lean=False, actions=actions))
 
 
+def _run_sweeping(sweeping, w, actions):
+    """A lean run with sweeps on or off, the trace written only when read (so that the rows'
+    order can be compared too)."""
+    import models.kafka.leanloop as leanloop
+    saved = leanloop.SWEEPING, leanloop.FLUSH_CHUNKS
+    leanloop.SWEEPING, leanloop.FLUSH_CHUNKS = sweeping, 1 << 40
+    try:
+        return run(True, w, lean=True, actions=actions)
+    finally:
+        leanloop.SWEEPING, leanloop.FLUSH_CHUNKS = saved
+
+
+def _columns(trace):
+    return {(name, col): trace_table[col].tolist()
+            for name, trace_table in (("delivered", trace.delivered),
+                                      ("committed", trace.committed))
+            for col in trace_table.columns}
+
+
+@settings(max_examples=60, deadline=None)
+@given(dense_workloads(), st.lists(st.tuples(st.floats(0.0, 0.9), st.sampled_from(ACTIONS),
+                                             st.integers(0, 3)), max_size=2),
+       st.lists(st.tuples(st.floats(0.0, 0.95), st.integers(0, 3)), max_size=3))
+def test_swept_cycles_are_the_cycles_one_at_a_time(w, calls, sends):
+    """``Lane._sweep`` (runs of whole cycles computed at once, cut where a byte or record
+    limit would bite) against ``Lane._turns`` alone: the same trace, row for row in the same
+    order, the same events and state."""
+    actions = [(at, _outside(kind, i)) for at, kind, i in calls]
+    actions += [(at, _late_send(p)) for at, p in sends]
+    swept = _run_sweeping(True, w, actions)
+    turned = _run_sweeping(False, w, actions)
+    assert _columns(swept[0].trace) == _columns(turned[0].trace)
+    assert_same(swept, turned)
+
+
 def test_a_steady_group_runs_lean_and_checks_clean():
     lean = three_ways(steady())
     s, k, _loops = lean
@@ -262,10 +297,12 @@ def test_free_windows_run_whole_cycles_and_wake_waiting_fetches_on_late_data():
 def test_flush_gathers_the_chunks_as_concatenating_their_slices_would(chunks):
     from models.kafka.leanloop import _gather
     columns = [np.arange(50) * (k + 1) for k in range(4)]  # a few log columns
-    arrays = tuple(columns[k] for k, _lo, _n in chunks)
-    lo = tuple(i for _k, i, _n in chunks)
-    hi = tuple(i + n for _k, i, n in chunks)
-    msg, n = _gather(arrays, lo, hi)
-    want = np.concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi, strict=True)])
+    arrays = [columns[k] for k, _lo, _n in chunks]  # (the same array at several places)
+    which = np.arange(len(chunks))[::-1]
+    arrays.reverse()
+    lo = np.array([i for _k, i, _n in chunks])
+    hi = np.array([i + n for _k, i, n in chunks])
+    msg, n = _gather(arrays, which, lo, hi)
+    want = np.concatenate([arrays[w][i:j] for w, i, j in zip(which, lo, hi, strict=True)])
     assert msg.tolist() == want.tolist()
-    assert n.tolist() == [j - i for i, j in zip(lo, hi, strict=True)]
+    assert n.tolist() == (hi - lo).tolist()

@@ -38,8 +38,12 @@ read fed by one producer's staged batches whose HW times are known — each lane
 up to the window's end: lanes touch only their own consumer, their own partitions' committed
 offsets and the trace, and read a partition's high watermark at their own step time from the
 batches' HW times (``LeanRunner.look``) instead of settling it, so their steps commute. There a
-cycle whose fetch is answered on arrival runs whole (``Lane._turns``); a fetch that must wait
-sleeps until the first HW move the batches tell of, and looks again after every simpy event
+cycle whose fetch is answered on arrival runs whole (``Lane._turns``), and while every fetch
+takes all its partitions' new records whole (no byte or record limit bites) a run of such
+cycles is computed at once (``Lane._sweep``: when each fetch is answered depends only on the
+partitions' HW moves, so the cycle times come from one recurrence on floats and their records
+and commits from numpy); a fetch that must wait sleeps until the first HW move the batches
+tell of, and looks again after every simpy event
 while it waits (``Lane.reconsider``: data sent otherwise wakes it when it arrives). Otherwise a
 **strict** window runs the earliest lane until another lane's step or simpy's next event comes
 first, in global time order, reading partitions as they are. Free windows also end before any
@@ -53,18 +57,19 @@ another event they may come after it. The trace rows are appended when the trace
 instant may be in another order (``tests/test_kafka_leanloop.py`` compares sorted rows).
 
 Cost: in a free window, a cycle answered on arrival is one function call on plain integers (the
-fast path: about ten timeouts and a dozen small arrays); ``python -m experiments bench
-kafka-groups`` measures it.
+fast path: about ten timeouts and a dozen small arrays), and a swept cycle a few float
+operations and its share of some numpy calls; ``python -m experiments bench kafka-groups``
+measures it.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from heapq import heappop, heappush
 from itertools import chain, islice, pairwise
 from math import inf as INF
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -78,6 +83,7 @@ from models.kafka.records import RecordBatch
 __all__ = ["Lane", "LeanRunner", "admit", "suits"]
 
 FLUSH_CHUNKS = 1 << 16  # delivery chunks owed to the trace before they are written anyway
+SWEEPING = True  # free windows compute runs of whole cycles at once (``Lane._sweep``)
 
 
 def _at(env: simpy.Environment, t: float, fn) -> None:
@@ -141,6 +147,11 @@ class LeanRunner:
         self._committed = trace.committed
         self.deliveries: list[tuple] = []  # (msg column, row from, row to, receiver, t)
         self.commits: list[tuple] = []  # (lane, its partitions' offsets, t)
+        self.blocks: list[tuple] = []  # deliveries owed in bulk (``owe``), after those above
+        self.block_chunks = 0
+        self.commit_blocks: list[tuple] = []  # commits owed in bulk (``owe_commits``)
+        self.sweeping = SWEEPING
+        self.swept = 0  # cycles run by sweeps
         self.taken = 0  # lanes started
         self.released = 0  # lanes handed back to the fast path
         self.windows = [0, 0]  # free and strict windows run
@@ -323,12 +334,17 @@ class LeanRunner:
             self._monotone[id(b)] = checked
         if not checked[1]:
             return None, INF
-        return self._view(log, log.log_end_offset, a, k, hw_l, bl, b.at_l), INF
+        return self._view(log, log.log_end_offset, a, k, hw_l, bl, b.at_l, b.hw_at,
+                          b.bounds), INF
 
     @staticmethod
-    def _view(log: Any, leo: int, a: int, k: int, hw_l: Any, bl: Any, at_l: Any) -> tuple:
+    def _view(log: Any, leo: int, a: int, k: int, hw_l: Any, bl: Any, at_l: Any,
+              hw_a: np.ndarray | None = None, bl_a: np.ndarray | None = None) -> tuple:
+        """``(log, LEO, a, k, HW times, batch bounds, arrival times, log start, head row,
+        columns, bytes before each row, HW times and bounds as arrays)``."""
         return (log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, log._head,
-                (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum)
+                (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum,
+                hw_a, bl_a)
 
     def look(self, part: Any, now: float) -> tuple[Any, int, float]:
         """The partition's log, its high watermark now and the time the HW next moves (inf:
@@ -348,31 +364,94 @@ class LeanRunner:
 
     # ---- the trace -------------------------------------------------------------------------
     def flush(self) -> None:
-        """Append the deliveries and commits owed to the trace, in time order."""
+        """Append the deliveries and commits owed to the trace, in time order (a stable sort:
+        rows of one instant stay in the order they were owed)."""
+        if self.deliveries:
+            self._seal_deliveries()
+        blocks = self.blocks
+        if blocks:
+            self.blocks = []
+            self.block_chunks = 0
+            arrays, which, lo, hi, receiver, t = _joined(blocks)
+            order = np.argsort(t, kind="stable")
+            msg, n = _gather(arrays, which[order], lo[order], hi[order])
+            self._delivered.extend(msg=msg, receiver=np.repeat(receiver[order], n), via=-1,
+                                   t=np.repeat(t[order], n))
+        if self.commits:
+            self._seal_commits()
+        blocks = self.commit_blocks
+        if blocks:  # one row per partition, in the request's order
+            self.commit_blocks = []
+            receiver, channel, partition, offset, t = (
+                np.concatenate(column) for column in zip(*blocks, strict=True))
+            order = np.argsort(t, kind="stable")
+            self._committed.extend(receiver=receiver[order], channel=channel[order],
+                                   partition=partition[order], offset=offset[order],
+                                   t=t[order])
+
+    def owe(self, arrays: list, which: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+            receiver: int, t: np.ndarray) -> None:
+        """Owe the trace the deliveries of rows ``lo[c]:hi[c]`` of ``arrays[which[c]]`` to
+        ``receiver`` at ``t[c]`` — after every delivery owed before."""
+        if self.deliveries:
+            self._seal_deliveries()
+        self.blocks.append((arrays, which, lo, hi, np.full(len(lo), receiver, dtype=np.int64),
+                            t))
+        self.block_chunks += len(lo)
+
+    def owe_commits(self, lane: Lane, offsets: np.ndarray, t: np.ndarray) -> None:
+        """Owe the trace ``lane``'s commits of ``offsets[n]`` (its partitions' offsets) stored
+        at ``t[n]`` — after every commit owed before."""
+        if self.commits:
+            self._seal_commits()
+        m, p = offsets.shape
+        self.commit_blocks.append((
+            np.full(m * p, lane.c.receiver, dtype=np.int64),
+            np.tile(np.asarray(lane.topics, dtype=np.int64), m),
+            np.tile(np.asarray(lane.partitions, dtype=np.int64), m),
+            offsets.ravel(), np.repeat(t, p)))
+
+    def _seal_deliveries(self) -> None:
+        """The deliveries owed one chunk at a time, as a block (``owe``)."""
         rows = self.deliveries
-        if rows:
-            self.deliveries = []
-            rows.sort(key=itemgetter(4))
-            arrays, lo, hi, receiver, t = zip(*rows, strict=True)
-            msg, n = _gather(arrays, lo, hi)
-            self._delivered.extend(msg=msg, receiver=np.repeat(np.asarray(receiver), n),
-                                   via=-1, t=np.repeat(np.asarray(t, dtype=np.float64), n))
+        arrays, lo, hi, receiver, t = zip(*rows, strict=True)
+        rows.clear()  # (in place: ``Lane._turns`` holds the list)
+        n = len(lo)
+        self.blocks.append((arrays, np.arange(n), np.asarray(lo, dtype=np.int64),
+                            np.asarray(hi, dtype=np.int64),
+                            np.asarray(receiver, dtype=np.int64),
+                            np.asarray(t, dtype=np.float64)))
+        self.block_chunks += n
+
+    def _seal_commits(self) -> None:
+        """The commits owed one at a time, as a block of rows."""
         commits = self.commits
-        if commits:  # one row per partition, in the request's order
-            self.commits = []
-            commits.sort(key=itemgetter(2))
-            lanes, offsets, t = zip(*commits, strict=True)
-            k = np.fromiter((len(o) for o in offsets), dtype=np.int64, count=len(offsets))
-            rows = int(k.sum())
+        lanes, offsets, t = zip(*commits, strict=True)
+        commits.clear()
+        k = np.fromiter((len(o) for o in offsets), dtype=np.int64, count=len(offsets))
+        rows = int(k.sum())
 
-            def column(lists: Any) -> np.ndarray:
-                return np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=rows)
+        def column(lists: Any) -> np.ndarray:
+            return np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=rows)
 
-            self._committed.extend(
-                receiver=np.repeat(np.array([lane.c.receiver for lane in lanes]), k),
-                channel=column(lane.topics for lane in lanes),
-                partition=column(lane.partitions for lane in lanes),
-                offset=column(offsets), t=np.repeat(np.array(t, dtype=np.float64), k))
+        self.commit_blocks.append((
+            np.repeat(np.array([lane.c.receiver for lane in lanes], dtype=np.int64), k),
+            column(lane.topics for lane in lanes), column(lane.partitions for lane in lanes),
+            column(offsets), np.repeat(np.array(t, dtype=np.float64), k)))
+
+
+def _joined(blocks: list[tuple]) -> tuple:
+    """Delivery blocks (``LeanRunner.owe``) as one: the arrays one after another, ``which``
+    shifted to match."""
+    if len(blocks) == 1:
+        return blocks[0]
+    arrays: list = []
+    which = []
+    for block in blocks:
+        which.append(block[1] + len(arrays))
+        arrays.extend(block[0])
+    lo, hi, receiver, t = (np.concatenate([block[c] for block in blocks]) for c in range(2, 6))
+    return arrays, np.concatenate(which), lo, hi, receiver, t
 
 
 def _rows(cum: np.ndarray, i: int, j: int, limit: int) -> tuple[int, int]:
@@ -397,27 +476,29 @@ def _hw_at(view: tuple, now: float) -> tuple[int, float]:
     return leo + bl[j] - bl[a], hw_l[j] if j < k else INF
 
 
-def _gather(arrays: tuple, lo: tuple, hi: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """``concatenate([a[i:j] for a, i, j in zip(arrays, lo, hi)])`` and the chunks' lengths,
-    with a few numpy calls per distinct array (the chunks are ranges of a few log columns)."""
-    n = np.subtract(hi, lo)
+def _gather(arrays: Any, which: np.ndarray, lo: np.ndarray,
+            hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``concatenate([arrays[w][i:j] for w, i, j in zip(which, lo, hi)])`` and the chunks'
+    lengths, with a few numpy calls per distinct array (``arrays`` may hold one array many
+    times: the chunks are ranges of a few log columns)."""
+    n = hi - lo
     total = int(n.sum())
-    first_row = np.asarray(lo, dtype=np.int64)
-    src = np.repeat(first_row - (np.cumsum(n) - n), n)
+    src = np.repeat(lo - (np.cumsum(n) - n), n)
     src += np.arange(total)  # row k of chunk c comes from row lo[c] + k of its array
     ids = np.fromiter(map(id, arrays), dtype=np.int64, count=len(arrays))
-    _ids, at, g = np.unique(ids, return_index=True, return_inverse=True)
+    _ids, at, inverse = np.unique(ids, return_index=True, return_inverse=True)
     if len(at) == 1:
-        return arrays[0][src], n
-    distinct = [arrays[i] for i in at.tolist()]
+        return arrays[at.item(0)][src], n
+    g = inverse[which]  # each chunk's distinct array
     first = np.full(len(at), np.iinfo(np.int64).max, dtype=np.int64)
     last = np.zeros(len(at), dtype=np.int64)
-    np.minimum.at(first, g, first_row)
-    np.maximum.at(last, g, np.asarray(hi, dtype=np.int64))
-    base = np.cumsum(last - first) - (last - first) - first  # row r of array k: base[k] + r
+    np.minimum.at(first, g, lo)
+    np.maximum.at(last, g, hi)
+    width = last - first
+    base = np.cumsum(width) - width - first  # row r of distinct array d: base[d] + r
     src += np.repeat(base[g], n)
-    return np.concatenate([a[i:j] for a, i, j in zip(distinct, first.tolist(), last.tolist(),
-                                                     strict=True)])[src], n
+    return np.concatenate([arrays[i][f:e] for i, f, e in zip(
+        at.tolist(), first.tolist(), last.tolist(), strict=True)])[src], n
 
 
 class _Fetch:
@@ -480,9 +561,9 @@ class Lane:
     """One loop's steady cycle on offsets (see the module docstring)."""
 
     __slots__ = ("buf", "c", "dead", "deadline", "engine", "fetch", "fetch_step", "generation",
-                 "group", "hints", "latency", "loop", "loop_step", "member", "partitions",
-                 "parts", "poll_timeout", "poll_token", "polling", "r", "ready", "resuming",
-                 "steps", "topics", "tps")
+                 "group", "hints", "latency", "loop", "loop_step", "member", "moves",
+                 "moves_window", "partitions", "parts", "poll_timeout", "poll_token", "polling",
+                 "r", "ready", "resuming", "steps", "topics", "tps")
 
     def __init__(self, runner: LeanRunner, engine: Any) -> None:
         self.r = runner
@@ -522,6 +603,8 @@ class Lane:
         self.poll_token = 0
         self.steps: list[tuple] = []  # (time, event id, fn, arg), a heap
         self.hints: dict[Any, tuple] = {}  # partition -> (view, batch index) (``_serve``)
+        self.moves: list[float] = []  # the partitions' HW moves in a free window (``_sweep``)
+        self.moves_window = -1  # ... the one with this number
         c._lean = self
         runner.taken += 1
         runner.add(self)
@@ -627,6 +710,7 @@ class Lane:
         serve = self._serve
         stale = self._stale
         position_of = attrgetter("position")
+        sweeping = r.sweeping
         # what no one else reads before the window ends is written once, at the end
         polls = fetches = commits = processed = 0
         offsets: list[int] | None = None
@@ -644,6 +728,16 @@ class Lane:
             if top:
                 polls += 1
             chunks = drain()
+            if not buf and sweeping:  # every partition's records taken: sweep from here
+                swept = self._sweep(t0, chunks)
+                if swept is not None:
+                    n, more_polls, more, offsets, committed_at, t0, top = swept
+                    polls += more_polls
+                    fetches += n
+                    commits += n
+                    processed += more
+                    deliveries = r.deliveries
+                    continue
             wanted = [st for st in parts if st not in buf]
             answered = t1
             answers = serve(wanted, t1) if wanted else []
@@ -674,7 +768,7 @@ class Lane:
                 processed += j - i
                 if tracing:
                     deliveries.append((msg, i, j, receiver, t0))
-            if len(deliveries) > FLUSH_CHUNKS:
+            if len(deliveries) + r.block_chunks > FLUSH_CHUNKS:
                 r.flush()
                 deliveries = r.deliveries
             # t1: the OffsetCommit at the coordinator
@@ -706,6 +800,185 @@ class Lane:
             self.polling = True  # the woken poll() goes on
         self._poll(t0, top)
 
+    def _sweep(self, t0: float, chunks: list[tuple]) -> tuple | None:
+        """``_turns``' cycles from the one at ``t0`` on, computed at once while every fetch
+        takes all its partitions' new records whole: this cycle's poll drained ``chunks`` and
+        left nothing buffered, so every fetch asks for every partition and, when none is cut
+        short (``max.partition.fetch.bytes``, ``fetch.max.bytes``) and the next poll drains it
+        whole (``max.poll.records``), leaves every partition fetched up to its HW at the answer.
+        Then the only question a cycle asks is when the earliest HW move not yet fetched comes
+        (``moves``: the partitions' moves merged): by ``t1`` the fetch is answered on arrival,
+        else when it comes. That recurrence runs on floats; the records, commits and limits of
+        all its cycles are then found with numpy, the cycles kept up to the first one that a
+        limit would cut, and their deliveries and commits owed to the trace in bulk. Returns
+        ``(cycles, polls after the first, records delivered after the first poll's, last
+        commit's offsets, its time, next cycle's start, whether it is a top)``, or None when
+        not even this cycle qualifies."""
+        r = self.r
+        c = self.c
+        views = r._views
+        parts = self.parts
+        latency = self.latency
+        steps = self.steps
+        while steps and self._stale(steps[0]):
+            heappop(steps)  # (stale steps stay stale: poll tokens and fetches only move on)
+        end = r.horizon  # the cycles end before the window and this lane's next step
+        if steps and steps[0][0] < end:
+            end = steps[0][0]
+        unfetched = INF  # the earliest HW move not yet fetched (-inf: records there now)
+        for st in parts:
+            view = views[st.part]
+            leo, a, k, hw_l, bl = view[1:6]
+            off = st.position
+            if off < view[7]:
+                return None  # below the log start: an error answer
+            if off < leo:
+                unfetched = -INF
+                continue
+            if a == k:
+                if off != leo:
+                    return None
+                continue
+            d = off - leo + bl[a]  # the position as a row of the inbound batches
+            j = bisect_left(bl, d, a, k + 1)
+            if j > k or bl[j] != d:
+                return None  # (within a batch: not what whole fetches leave)
+            if j < k and hw_l[j] < unfetched:
+                unfetched = hw_l[j]
+        moves = self._moves()
+        n_moves = len(moves)
+        max_wait = c._fetch_max_wait
+        poll_timeout = self.poll_timeout
+        starts = [t0]  # each cycle's start, and the start after the last
+        tops = [True]  # whether a start is a top of the loop (else a woken poll(); [0]: unused)
+        stored = []  # each cycle's OffsetCommit at the coordinator (t1)
+        answers = []  # each cycle's fetch answer
+        waits = []  # (cycle, t2) of the cycles whose next poll() waits for the response
+        jm = 0
+        t = t0
+        while True:
+            t1 = t + latency
+            t2 = t1 + latency
+            if t2 >= end:
+                break
+            if unfetched <= t1:
+                answered = t1
+            else:  # the fetch waits for the first move
+                answered = unfetched
+                tr = answered + latency
+                if not (answered < t1 + max_wait and tr < end
+                        and (tr <= t2 or tr < t2 + poll_timeout)):
+                    break
+            jm = bisect_right(moves, answered, jm)
+            unfetched = moves[jm] if jm < n_moves else INF
+            stored.append(t1)
+            answers.append(answered)
+            tr = answered + latency
+            if tr > t2:
+                waits.append((len(answers) - 1, t2))
+                t = tr
+                tops.append(False)
+            else:
+                t = t2
+                tops.append(True)
+            starts.append(t)
+        m = len(answers)
+        if not m:
+            return None
+        # every partition's offset after each cycle's fetch: its HW at the answer
+        answered_at = np.array(answers)
+        npart = len(parts)
+        ends = np.empty((npart, m + 1), dtype=np.int64)  # [:, 0]: positions now
+        before = np.empty((npart, m + 1), dtype=np.int64)  # bytes of the log before them
+        rows = []  # the log row of offset 0 (minus), per partition
+        arrays = []
+        for p, st in enumerate(parts):
+            view = views[st.part]
+            leo, a, k = view[1:4]
+            ends[p, 0] = st.position
+            if a == k:
+                ends[p, 1:] = leo
+            else:
+                bl_a = view[12]
+                moved = np.searchsorted(view[11][a:k], answered_at, side="right")
+                ends[p, 1:] = bl_a[a + moved] + (leo - int(bl_a[a]))
+            row0 = view[8] - view[7]  # head row minus log start offset
+            rows.append(row0)
+            before[p] = view[10][ends[p] + row0]
+            arrays.append(view[9][1])
+        got = np.diff(ends, axis=1)  # records each fetch takes, per partition
+        size = np.diff(before, axis=1)
+        budget = c._fetch_max_bytes - (np.cumsum(size, axis=0) - size)
+        cut = ((budget <= 0) | (size > c._partition_max_bytes) | (size > budget)).any(axis=0)
+        taken = got.sum(axis=0)
+        cut |= taken == 0  # (a batch without records: a move with nothing to fetch)
+        cut[1:] |= taken[:-1] > c._max_poll_records  # the next poll would not drain it all
+        if cut.any():
+            m = int(cut.argmax())
+            if not m:
+                return None
+        # the cycles 0..m-1 stand; the records fetched by all but the last are delivered
+        r.swept += m
+        later = int(taken[:m - 1].sum())
+        processed = later
+        for _msg, i, j in chunks:
+            processed += j - i
+        c.stats["records"] += later
+        if r.tracing:
+            receiver = c.receiver
+            deliveries = r.deliveries
+            for msg, i, j in chunks:
+                deliveries.append((msg, i, j, receiver, t0))
+            if m > 1:  # chunks by delivery, partitions in buffer order within one
+                row0 = np.asarray(rows, dtype=np.int64)[:, None]
+                lo = (ends[:, :m - 1] + row0).T.ravel()
+                hi = (ends[:, 1:m] + row0).T.ravel()
+                keep = hi > lo
+                which = np.tile(np.arange(npart), m - 1)[keep]
+                at = np.repeat(np.array(starts[1:m]), npart)[keep]
+                r.owe(arrays, which, lo[keep], hi[keep], receiver, at)
+            r.owe_commits(self, ends[:, :m].T.copy(), np.array(stored[:m]))
+            if r.block_chunks > FLUSH_CHUNKS:
+                r.flush()
+        # the state at the start of cycle m: the last fetch's records buffered
+        last = answers[m - 1]
+        buf = self.buf
+        ready = self.ready
+        for p, st in enumerate(parts):
+            off, hw = int(ends[p, m - 1]), int(ends[p, m])
+            st.position = off
+            st.checked = last
+            st.hw = hw
+            if hw > off:
+                row0 = rows[p]
+                buf[st] = [views[st.part][9], off + row0, hw + row0, off, views[st.part][7]]
+                ready.append(st)
+        polls = tops[1:m].count(True)
+        c._last_poll = starts[m - 1]
+        for n, t2 in waits:
+            if n >= m:
+                break
+            polls += 1  # the poll() at t2 that waits for the response
+            self.deadline = t2 + poll_timeout
+            self.poll_token += 1
+            if n == m - 1:
+                c._last_poll = t2
+        self.polling = False
+        offsets = ends[:, m - 1].tolist()
+        return m, polls, processed, offsets, stored[m - 1], starts[m], tops[m]
+
+    def _moves(self) -> list[float]:
+        """The HW moves of this lane's partitions in the free window running now, in time
+        order (``_sweep``)."""
+        window = self.r.windows[0]
+        if self.moves_window != window:
+            views = self.r._views
+            times = [view[11][view[2]:view[3]] for view in (views[st.part] for st in self.parts)
+                     if view[2] < view[3]]
+            self.moves = np.sort(np.concatenate(times)).tolist() if times else []
+            self.moves_window = window
+        return self.moves
+
     def _serve(self, wanted: list[Any], now: float) -> list[tuple] | None:
         """``_answers`` for ``_turns``: the fetch of ``wanted`` (positions as they are) answered
         at ``now`` in a free window, as ``(state, columns, row from, row to, HW, log start)``
@@ -723,7 +996,7 @@ class Lane:
             off = st.position
             part = st.part
             view = views[part]
-            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view
+            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view[:11]
             if a == k:
                 hw = leo
             else:
@@ -854,7 +1127,7 @@ class Lane:
             n += j - i
             if r.tracing:
                 r.deliveries.append((msg, i, j, receiver, now))
-        if len(r.deliveries) > FLUSH_CHUNKS:
+        if len(r.deliveries) + r.block_chunks > FLUSH_CHUNKS:
             r.flush()  # bounded: the chunks keep the log's older column arrays alive
         loop.stats["processed"] += n
         offsets = [st.position for st in self.parts]
@@ -1052,7 +1325,7 @@ class Lane:
                     return None
                 log = part.log
                 view = r._view(log, log.high_watermark, 0, 0, (), (), ())
-            start, head, cols, cum = view[7:]
+            start, head, cols, cum = view[7:11]
             hw = _hw_at(view, now)[0]
             if off < start or (off > hw and off > r.end(part, now)):
                 return None
