@@ -165,16 +165,33 @@ def test_whole_cycles_in_free_windows_match_the_fast_path(w, calls, sends):
                 run(True, w, lean=False, actions=actions))
 
 
-def _run_sweeping(sweeping, w, actions):
-    """A lean run with sweeps on or off, the trace written only when read (so that the rows'
-    order can be compared too)."""
+def _run_sweeping(sweeping, w, actions, most=1 << 30):
+    """A lean run with sweeps on or off (of at most ``most`` cycles each), the trace written
+    only when read (so that the rows' order can be compared too)."""
     import models.kafka.leanloop as leanloop
-    saved = leanloop.SWEEPING, leanloop.FLUSH_CHUNKS
-    leanloop.SWEEPING, leanloop.FLUSH_CHUNKS = sweeping, 1 << 40
+    saved = leanloop.SWEEPING, leanloop.FLUSH_CHUNKS, leanloop.SWEEP_CYCLES
+    leanloop.SWEEPING, leanloop.FLUSH_CHUNKS, leanloop.SWEEP_CYCLES = sweeping, 1 << 40, most
     try:
         return run(True, w, lean=True, actions=actions)
     finally:
-        leanloop.SWEEPING, leanloop.FLUSH_CHUNKS = saved
+        leanloop.SWEEPING, leanloop.FLUSH_CHUNKS, leanloop.SWEEP_CYCLES = saved
+
+
+def _lanes_state(cluster):
+    runner = getattr(cluster, "_lean_runner", None)
+    lanes = [] if runner is None else runner.lanes
+    return [(lane.poll_token, lane.deadline, lane.polling, lane.c._last_poll,
+             sorted((st.tp, st.position, st.checked, st.hw) for st in lane.parts))
+            for lane in lanes]
+
+
+def _probe(seen):
+    """An action that notes the lanes' state (``seen``): simpy's events see the lanes exactly
+    as far on as steps one at a time would have taken them."""
+    def act(loops):
+        if loops:
+            seen.append(_lanes_state(loops[0].consumer.cluster))
+    return act
 
 
 def _columns(trace):
@@ -187,17 +204,20 @@ def _columns(trace):
 @settings(max_examples=60, deadline=None)
 @given(dense_workloads(), st.lists(st.tuples(st.floats(0.0, 0.9), st.sampled_from(ACTIONS),
                                              st.integers(0, 3)), max_size=2),
-       st.lists(st.tuples(st.floats(0.0, 0.95), st.integers(0, 3)), max_size=3))
-def test_swept_cycles_are_the_cycles_one_at_a_time(w, calls, sends):
+       st.lists(st.tuples(st.floats(0.0, 0.95), st.integers(0, 3)), max_size=3),
+       st.sampled_from([1, 2, 5, 1 << 30]), st.lists(st.floats(0.0, 1.0), max_size=4))
+def test_swept_cycles_are_the_cycles_one_at_a_time(w, calls, sends, most, probes):
     """``Lane._sweep`` (runs of whole cycles computed at once, cut where a byte or record
     limit would bite) against ``Lane._turns`` alone: the same trace, row for row in the same
-    order, the same events and state."""
+    order, the same events and state. Short sweeps start from many more states."""
     actions = [(at, _outside(kind, i)) for at, kind, i in calls]
     actions += [(at, _late_send(p)) for at, p in sends]
-    swept = _run_sweeping(True, w, actions)
-    turned = _run_sweeping(False, w, actions)
+    seen: dict[bool, list] = {True: [], False: []}
+    swept = _run_sweeping(True, w, actions + [(at, _probe(seen[True])) for at in probes], most)
+    turned = _run_sweeping(False, w, actions + [(at, _probe(seen[False])) for at in probes])
     assert _columns(swept[0].trace) == _columns(turned[0].trace)
     assert_same(swept, turned)
+    assert seen[True] == seen[False]
 
 
 def test_a_steady_group_runs_lean_and_checks_clean():
@@ -287,6 +307,7 @@ def test_free_windows_run_whole_cycles_and_wake_waiting_fetches_on_late_data():
     runner = k._lean_runner
     assert len(s.trace.delivered) == 2 * 4008
     assert runner.windows[0] > 0 and runner.turns > 1000
+    assert runner.swept > 1000  # (``Lane._sweep``: runs of them at once)
     assert runner.reconsidered >= 2  # a waiting fetch per group at least, twice
     report = check_log(s.trace, drained=True)
     assert report.ok and not report.findings, report.explain()

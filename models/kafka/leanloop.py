@@ -83,7 +83,8 @@ from models.kafka.records import RecordBatch
 __all__ = ["Lane", "LeanRunner", "admit", "suits"]
 
 FLUSH_CHUNKS = 1 << 16  # delivery chunks owed to the trace before they are written anyway
-SWEEPING = True  # free windows compute runs of whole cycles at once (``Lane._sweep``)
+SWEEPING = True  # free windows compute runs of whole cycles at once (``Lane._sweep``) ...
+SWEEP_CYCLES = 1 << 30  # ... of at most this many cycles
 
 
 def _at(env: simpy.Environment, t: float, fn) -> None:
@@ -856,7 +857,8 @@ class Lane:
         waits = []  # (cycle, t2) of the cycles whose next poll() waits for the response
         jm = 0
         t = t0
-        while True:
+        most = SWEEP_CYCLES
+        while len(answers) < most:
             t1 = t + latency
             t2 = t1 + latency
             if t2 >= end:
