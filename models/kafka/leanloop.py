@@ -70,7 +70,7 @@ from heapq import heappop, heappush
 from itertools import chain, islice, pairwise
 from math import inf as INF
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import simpy
@@ -110,6 +110,28 @@ class _Wake:
         self.callbacks = [runner._run]
 
 
+class _View(NamedTuple):
+    """A partition's high watermark over time in a free window (``LeanRunner._predict``): the
+    HW is ``leo`` plus the records of the inbound batches ``a..j-1`` whose HW times are past
+    (``hw_l[a:k]``, non-decreasing; ``bl``: their row bounds; ``hw_a``, ``bl_a``: the same as
+    arrays), and the log's columns to read records from (row ``head`` holds offset
+    ``start``, the log start offset; ``cum``: bytes before each row)."""
+
+    log: Any
+    leo: int
+    a: int
+    k: int
+    hw_l: Any
+    bl: Any
+    at_l: Any
+    start: int
+    head: int
+    cols: tuple
+    cum: np.ndarray
+    hw_a: np.ndarray | None
+    bl_a: np.ndarray | None
+
+
 class LeanRunner:
     """The cluster's lanes: their steps, the windows they run in, and the trace rows they owe.
 
@@ -136,7 +158,7 @@ class LeanRunner:
         self._running = False
         self.free = False  # the window running now is free
         self.horizon = INF  # the time the window running now ends at
-        self._views: dict[Any, tuple] = {}  # partition -> its HW over time (free windows)
+        self._views: dict[Any, _View] = {}  # partition -> its HW over time (free windows)
         self._monotone: dict[int, tuple] = {}  # id(inbound) -> (it, HW times never go down)
         self._strict_until = -INF  # no free window before this time ...
         self._strict_head: Any = None  # ... while simpy's next event is this one
@@ -299,11 +321,11 @@ class LeanRunner:
             self._strict_head = qhead
         return free
 
-    def _predict(self, part: Any) -> tuple[tuple | None, float]:
-        """The partition's HW over time as ``(log, LEO, first batch, end batch, HW times,
-        batch bounds, arrival times)`` when the inbound batches say it exactly (one producer's
-        batches staged in the log, visible in time order, all appended ones visible); else
-        ``(None, t)``: ``t`` is when that may change without an event (inf: only an event)."""
+    def _predict(self, part: Any) -> tuple[_View | None, float]:
+        """The partition's HW over time (``_View``) when the inbound batches say it exactly
+        (one producer's batches staged in the log, visible in time order, all appended ones
+        visible); else ``(None, t)``: ``t`` is when that may change without an event (inf: only
+        an event)."""
         log = part._log
         if (part._hw_queue or part._log_append_time or log.high_watermark != log.log_end_offset
                 or part.truncations or part.leader < 0 or log.compact
@@ -340,19 +362,17 @@ class LeanRunner:
 
     @staticmethod
     def _view(log: Any, leo: int, a: int, k: int, hw_l: Any, bl: Any, at_l: Any,
-              hw_a: np.ndarray | None = None, bl_a: np.ndarray | None = None) -> tuple:
-        """``(log, LEO, a, k, HW times, batch bounds, arrival times, log start, head row,
-        columns, bytes before each row, HW times and bounds as arrays)``."""
-        return (log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, log._head,
-                (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum,
-                hw_a, bl_a)
+              hw_a: np.ndarray | None = None, bl_a: np.ndarray | None = None) -> _View:
+        return _View(log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, log._head,
+                     (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum,
+                     hw_a, bl_a)
 
     def look(self, part: Any, now: float) -> tuple[Any, int, float]:
         """The partition's log, its high watermark now and the time the HW next moves (inf:
         not known)."""
         if self.free:
             view = self._views[part]
-            return (view[0], *_hw_at(view, now))
+            return (view.log, *_hw_at(view, now))
         log = part.log
         return log, log.high_watermark, part._next_hw
 
@@ -467,10 +487,10 @@ def _rows(cum: np.ndarray, i: int, j: int, limit: int) -> tuple[int, int]:
     return j, nbytes
 
 
-def _hw_at(view: tuple, now: float) -> tuple[int, float]:
+def _hw_at(view: _View, now: float) -> tuple[int, float]:
     """A partition's high watermark at ``now`` from its view (``LeanRunner._predict``), and
     when it next moves (inf: not known)."""
-    _log, leo, a, k, hw_l, bl = view[:6]
+    leo, a, k, hw_l, bl = view.leo, view.a, view.k, view.hw_l, view.bl
     if a == k:
         return leo, INF
     j = bisect_right(hw_l, now, a, k)
@@ -829,9 +849,9 @@ class Lane:
         unfetched = INF  # the earliest HW move not yet fetched (-inf: records there now)
         for st in parts:
             view = views[st.part]
-            leo, a, k, hw_l, bl = view[1:6]
+            leo, a, k, hw_l, bl = view.leo, view.a, view.k, view.hw_l, view.bl
             off = st.position
-            if off < view[7]:
+            if off < view.start:
                 return None  # below the log start: an error answer
             if off < leo:
                 unfetched = -INF
@@ -896,18 +916,18 @@ class Lane:
         arrays = []
         for p, st in enumerate(parts):
             view = views[st.part]
-            leo, a, k = view[1:4]
+            leo, a, k = view.leo, view.a, view.k
             ends[p, 0] = st.position
             if a == k:
                 ends[p, 1:] = leo
             else:
-                bl_a = view[12]
-                moved = np.searchsorted(view[11][a:k], answered_at, side="right")
+                bl_a = view.bl_a
+                moved = np.searchsorted(view.hw_a[a:k], answered_at, side="right")
                 ends[p, 1:] = bl_a[a + moved] + (leo - int(bl_a[a]))
-            row0 = view[8] - view[7]  # head row minus log start offset
+            row0 = view.head - view.start  # the row of offset 0, as it were
             rows.append(row0)
-            before[p] = view[10][ends[p] + row0]
-            arrays.append(view[9][1])
+            before[p] = view.cum[ends[p] + row0]
+            arrays.append(view.cols[1])
         got = np.diff(ends, axis=1)  # records each fetch takes, per partition
         size = np.diff(before, axis=1)
         budget = c._fetch_max_bytes - (np.cumsum(size, axis=0) - size)
@@ -953,7 +973,8 @@ class Lane:
             st.hw = hw
             if hw > off:
                 row0 = rows[p]
-                buf[st] = [views[st.part][9], off + row0, hw + row0, off, views[st.part][7]]
+                view = views[st.part]
+                buf[st] = [view.cols, off + row0, hw + row0, off, view.start]
                 ready.append(st)
         polls = tops[1:m].count(True)
         c._last_poll = starts[m - 1]
@@ -975,8 +996,8 @@ class Lane:
         window = self.r.windows[0]
         if self.moves_window != window:
             views = self.r._views
-            times = [view[11][view[2]:view[3]] for view in (views[st.part] for st in self.parts)
-                     if view[2] < view[3]]
+            times = [view.hw_a[view.a:view.k]
+                     for view in (views[st.part] for st in self.parts) if view.a < view.k]
             self.moves = np.sort(np.concatenate(times)).tolist() if times else []
             self.moves_window = window
         return self.moves
@@ -998,7 +1019,7 @@ class Lane:
             off = st.position
             part = st.part
             view = views[part]
-            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum = view[:11]
+            _log, leo, a, k, hw_l, bl, _at_l, start, head, cols, cum, _hw_a, _bl_a = view
             if a == k:
                 hw = leo
             else:
@@ -1327,7 +1348,7 @@ class Lane:
                     return None
                 log = part.log
                 view = r._view(log, log.high_watermark, 0, 0, (), (), ())
-            start, head, cols, cum = view[7:11]
+            start, head, cols, cum = view.start, view.head, view.cols, view.cum
             hw = _hw_at(view, now)[0]
             if off < start or (off > hw and off > r.end(part, now)):
                 return None
