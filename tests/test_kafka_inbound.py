@@ -81,3 +81,51 @@ def test_staged_and_ordinary_appends_look_the_same_at_every_moment(plan, every, 
         for a, b in zip(*handles, strict=True):
             assert a.applied == b.applied
             assert a.bases().tolist() == b.bases().tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(lanes, st.sampled_from([3e-4, 1e-3, 2.5e-3]), st.booleans(),
+       st.sampled_from([0.0, 2e-3]), st.booleans(), st.sampled_from([{}, {"segment.bytes": 2000}]))
+def test_the_hw_ahead_is_the_hw_the_partition_shows_later(plan, every, two, hw_delay, shuffle,
+                                                          config):
+    """``Partition.hw_ahead``: whenever it says the HW over time is known, the partition shows
+    exactly that HW at every later look (nothing else appends meanwhile); it is not known
+    while two producers' batches are on their way, or batches become visible out of order."""
+    from bisect import bisect_right
+    from itertools import pairwise
+    s, part = partition(True, config)
+    t0, msg = 0.001, 0
+    for lane in plan:
+        b = inbound(lane, t0, msg, 7, hw_delay)
+        if shuffle and b.k > 2:  # a batch visible after the next one
+            b.hw_at[-2] = b.hw_at[-1] + 1e-4
+            b.hw_l[-2] = float(b.hw_at[-2])
+        part.add_inbound(b, 100)
+        t0 = float(b.at[-1])
+        msg += int(b.bounds[-1])
+    if two:
+        part.add_inbound(inbound(plan[0], 0.0015, 10**6, -1, hw_delay))
+    end = max(b.hw_l[-1] for b in part._inbound) + 2 * every
+    predictions = []
+    for t in np.arange(0.0, end, every):
+        s.run(until=float(t))
+        for leo, hw_l, bl, a, k in predictions:
+            j = bisect_right(hw_l, s.now, a, k)
+            assert part.high_watermark == leo + bl[j] - bl[a]
+        known, b, when = part.hw_ahead()
+        live = [c for c in part._inbound if c.applied < c.k]
+        if known:
+            assert part.high_watermark == part.log.log_end_offset
+            assert live == ([] if b is None else [b])
+            assert b is None or all(x <= y for x, y in pairwise(b.hw_l[b.applied:b.k]))
+            if b is not None:  # their records are in the log's columns already
+                head, cols, _cum = part.log.row_columns()
+                row = head + part.log.log_end_offset - part.log.log_start_offset
+                n = b.bl[b.k] - b.bl[b.applied]
+                assert cols[1][row:row + n].tolist() == \
+                    b.msg[b.bl[b.applied]:b.bl[b.k]].tolist()
+            predictions.append((part.log.log_end_offset, (), (0,), 0, 0) if b is None else
+                               (part.log.log_end_offset, b.hw_l, b.bl, b.applied, b.k))
+        else:
+            assert when >= s.now
+    assert predictions  # at the end at least: nothing on its way

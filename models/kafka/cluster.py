@@ -474,6 +474,48 @@ class Partition(Replication):
         if m < j - i:
             self._hw_queue.append([hw_at[m:].copy(), ends[m:].copy(), 0])
 
+    @property
+    def next_hw_move(self) -> float:
+        """When the high watermark next moves by the batches on their way (inf: none known)."""
+        return self._next_hw
+
+    def hw_ahead(self) -> tuple[bool, Inbound | None, float]:
+        """Whether this partition's high watermark over time is known ahead, as far as the
+        batches on their way tell (the consumers' lean lanes read it so, without settling):
+        ``(True, b, inf)`` when the HW is the log end offset now (none pending, all visible),
+        and every record to come before some other party appends is ``b``'s (None: no record
+        is on its way) — batches ``b.applied`` to ``b.k - 1``, one producer's, staged in the
+        log (``Log.row_columns`` has their rows), each visible at its ``b.hw_l`` time, in
+        order; else ``(False, None, t)``: ``t`` is when that may change without an event (inf:
+        only an event). Not with LogAppendTime, truncations, compaction, no leader or the ISR
+        below ``min.insync.replicas``. Stages ``b`` now when it would be staged at its first
+        append anyway (the same rows)."""
+        log = self.log
+        if (self._hw_queue or self._log_append_time
+                or log.high_watermark != log.log_end_offset or self.truncations
+                or self.leader < 0 or log.compact
+                or len(self.isr) < int(log.config["min.insync.replicas"])):
+            return False, None, INF
+        live = [b for b in self._inbound if b.applied < b.k]
+        if not live:
+            return True, None, INF
+        if len(live) > 1:
+            return False, None, min(b.at_l[b.k - 1] for b in live)
+        b = live[0]
+        a, k = b.applied, b.k
+        st = b.stage
+        if (st is None or st[0] != log._stage_epoch) and self.staging:
+            self._stage(b, a, a, log)
+            st = b.stage
+        bl = b.bl
+        if (st is None or st[0] != log._stage_epoch or not b.sorted
+                or st[1] + bl[a] - bl[st[2]] != log.log_end_offset
+                or log._staged < bl[k] - bl[a]):
+            return False, None, b.at_l[a]
+        if not b.hw_in_order():
+            return False, None, INF
+        return True, b, INF
+
     def _stage(self, b: Inbound, i: int, j: int, log: Log) -> bool:
         """Stage batches ``i`` on of ``b`` in the log (about to append ``i:j``) when it pays
         and is safe: at least two batches would be left for later applies, nothing else can

@@ -43,8 +43,8 @@ class Inbound:
     """
 
     __slots__ = ("applied", "at", "at_l", "base", "bl", "bounds", "cs", "csize", "fill", "hw_at",
-                 "hw_l", "k", "key", "msg", "pid", "seq", "seq_l", "size", "sorted", "stage",
-                 "stagings", "ts")
+                 "hw_l", "hw_sorted", "k", "key", "msg", "pid", "seq", "seq_l", "size", "sorted",
+                 "stage", "stagings", "ts")
 
     def __init__(self, at: np.ndarray, hw_at: np.ndarray, bounds: np.ndarray, msg: np.ndarray,
                  ts: np.ndarray, size: np.ndarray, key: np.ndarray, pid: int,
@@ -78,6 +78,7 @@ class Inbound:
         self.cs: list[int] = self.csize[bounds].tolist()
         self.stage: Any = None
         self.stagings = 0
+        self.hw_sorted: bool | None = None  # (``hw_in_order``)
         self.fill = 0  # base[:fill] is written; batches fill..applied-1 have theirs in stage
 
     def bases(self) -> np.ndarray:
@@ -87,6 +88,14 @@ class Inbound:
             self.base[self.fill:self.applied] = self.stage[3][self.fill - s0:self.applied - s0]
             self.fill = self.applied
         return self.base
+
+    def hw_in_order(self) -> bool:
+        """Whether the batches not yet appended become visible in their order (HW times never
+        go down). Found once, at the first call: later only fewer batches are left."""
+        if self.hw_sorted is None:
+            hw_l = self.hw_l
+            self.hw_sorted = all(hw_l[j] <= hw_l[j + 1] for j in range(self.applied, self.k - 1))
+        return self.hw_sorted
 
     def next_at(self) -> float:
         """Arrival time of the next batch not yet appended (inf when none)."""

@@ -53,8 +53,11 @@ due at that very instant may come after them rather than between them); the hop 
 next poll runs at once when nothing else it must follow is due at that instant; a waiting fetch
 woken by a second look, and steps handed back, take new event ids, so at an exact tie with
 another event they may come after it. The trace rows are appended when the trace is read
-(``len``, a column, ``sim.run``'s sync) or a lane hands back, sorted by time — rows of one
-instant may be in another order (``tests/test_kafka_leanloop.py`` compares sorted rows).
+(``len``, a column, ``sim.run``'s sync), a lane hands back or more than ``FLUSH_CHUNKS``
+chunks are owed, sorted by time within each flush: each receiver's rows are in time order, and
+rows of one instant may be in another order than the fast path's; across flushes, and among
+the rows the fast path writes as it goes, the table is in the order rows were written, as
+ever (``tests/test_kafka_leanloop.py`` compares sorted rows).
 
 Cost: in a free window, a cycle answered on arrival is one function call on plain integers (the
 fast path: about ten timeouts and a dozen small arrays), and a swept cycle a few float
@@ -67,7 +70,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from heapq import heappop, heappush
-from itertools import chain, islice, pairwise
+from itertools import chain
 from math import inf as INF
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -159,7 +162,6 @@ class LeanRunner:
         self.free = False  # the window running now is free
         self.horizon = INF  # the time the window running now ends at
         self._views: dict[Any, _View] = {}  # partition -> its HW over time (free windows)
-        self._monotone: dict[int, tuple] = {}  # id(inbound) -> (it, HW times never go down)
         self._strict_until = -INF  # no free window before this time ...
         self._strict_head: Any = None  # ... while simpy's next event is this one
         self._strict_timed = False  # ... or whatever happens (a reason with an end time)
@@ -305,8 +307,8 @@ class LeanRunner:
                     part = st.part
                     if part in views:
                         continue
-                    part.log  # noqa: B018 (settled: every inbound batch due by now applied)
-                    view, when = self._predict(part)
+                    log = part.log  # settled: every inbound batch due by now applied
+                    view, when = self._predict(part, log)
                     if view is None:
                         free = False
                         if when < again:
@@ -321,50 +323,23 @@ class LeanRunner:
             self._strict_head = qhead
         return free
 
-    def _predict(self, part: Any) -> tuple[_View | None, float]:
+    def _predict(self, part: Any, log: Any) -> tuple[_View | None, float]:
         """The partition's HW over time (``_View``) when the inbound batches say it exactly
-        (one producer's batches staged in the log, visible in time order, all appended ones
-        visible); else ``(None, t)``: ``t`` is when that may change without an event (inf: only
-        an event)."""
-        log = part._log
-        if (part._hw_queue or part._log_append_time or log.high_watermark != log.log_end_offset
-                or part.truncations or part.leader < 0 or log.compact
-                or len(part.isr) < int(log.config["min.insync.replicas"])):
-            return None, INF
-        live = [b for b in part._inbound if b.applied < b.k]
-        if not live:
+        (``Partition.hw_ahead``); else ``(None, t)``: ``t`` is when that may change without an
+        event (inf: only an event)."""
+        known, b, when = part.hw_ahead()
+        if not known:
+            return None, when
+        if b is None:
             return self._view(log, log.log_end_offset, 0, 0, (), (), ()), INF
-        if len(live) > 1:
-            return None, min(b.at_l[b.k - 1] for b in live)
-        b = live[0]
-        a, k = b.applied, b.k
-        st = b.stage
-        if (st is None or st[0] != log._stage_epoch) and part.staging:
-            part._stage(b, a, a, log)  # (staged at its first append otherwise: the same rows)
-            st = b.stage
-        bl = b.bl
-        if (st is None or st[0] != log._stage_epoch or not b.sorted
-                or st[1] + bl[a] - bl[st[2]] != log.log_end_offset
-                or log._staged < bl[k] - bl[a]):
-            return None, b.at_l[a]
-        hw_l = b.hw_l
-        checked = self._monotone.get(id(b))
-        if checked is None or checked[0] is not b:  # once per inbound: later a only grows
-            checked = (b, all(x <= y for x, y in pairwise(islice(hw_l, a, k))))
-            if len(self._monotone) > 256:  # forget the inbounds all appended
-                self._monotone = {key: v for key, v in self._monotone.items()
-                                  if v[0].applied < v[0].k}
-            self._monotone[id(b)] = checked
-        if not checked[1]:
-            return None, INF
-        return self._view(log, log.log_end_offset, a, k, hw_l, bl, b.at_l, b.hw_at,
-                          b.bounds), INF
+        return self._view(log, log.log_end_offset, b.applied, b.k, b.hw_l, b.bl, b.at_l,
+                          b.hw_at, b.bounds), INF
 
     @staticmethod
     def _view(log: Any, leo: int, a: int, k: int, hw_l: Any, bl: Any, at_l: Any,
               hw_a: np.ndarray | None = None, bl_a: np.ndarray | None = None) -> _View:
-        return _View(log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, log._head,
-                     (log._off, log._msg, log._ts, log._size, log._key, log._null), log._cum,
+        head, cols, cum = log.row_columns()
+        return _View(log, leo, a, k, hw_l, bl, at_l, log.log_start_offset, head, cols, cum,
                      hw_a, bl_a)
 
     def look(self, part: Any, now: float) -> tuple[Any, int, float]:
@@ -374,7 +349,7 @@ class LeanRunner:
             view = self._views[part]
             return (view.log, *_hw_at(view, now))
         log = part.log
-        return log, log.high_watermark, part._next_hw
+        return log, log.high_watermark, part.next_hw_move
 
     def end(self, part: Any, now: float) -> int:
         """The partition's log end offset now."""

@@ -376,6 +376,15 @@ class Log:
         self._n = k - staged
 
     # ---- staging (the producer's fast path) -----------------------------------------------
+    def row_columns(self) -> tuple[int, tuple, np.ndarray]:
+        """The record columns as they are now, to read rows from in bulk: ``(row of the log
+        start offset, (offset, msg, timestamp, size, key, null) columns, bytes before each
+        row)``; staged rows past the end are there too. An append or a retention pass may
+        replace the arrays (the old ones keep their rows); rows below the log end offset are
+        never rewritten in them."""
+        return self._head, (self._off, self._msg, self._ts, self._size, self._key,
+                            self._null), self._cum
+
     def stage(self, msg: np.ndarray, timestamp: np.ndarray, size: np.ndarray,
               key: np.ndarray) -> tuple[int, int]:
         """Write records that will be appended later (after any staged already) into the rows
