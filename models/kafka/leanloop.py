@@ -43,8 +43,8 @@ takes all its partitions' new records whole (no byte or record limit bites) a ru
 cycles is computed at once (``Lane._sweep``: when each fetch is answered depends only on the
 partitions' HW moves, so the cycle times come from one recurrence on floats and their records
 and commits from numpy); a fetch that must wait sleeps until the first HW move the batches
-tell of, and looks again after every simpy event
-while it waits (``Lane.reconsider``: data sent otherwise wakes it when it arrives). Otherwise a
+tell of, and looks again after every simpy event while it waits (``Lane.reconsider``: data
+sent otherwise wakes it when it arrives). Otherwise a
 **strict** window runs the earliest lane until another lane's step or simpy's next event comes
 first, in global time order, reading partitions as they are. Free windows also end before any
 loop's ``until``. Differences from the fast path, all within one instant: the zero-time hops
@@ -887,7 +887,7 @@ class Lane:
         npart = len(parts)
         ends = np.empty((npart, m + 1), dtype=np.int64)  # [:, 0]: positions now
         before = np.empty((npart, m + 1), dtype=np.int64)  # bytes of the log before them
-        rows = []  # the log row of offset 0 (minus), per partition
+        origins = []  # per partition: the log row offset 0 would be in (head row - log start)
         arrays = []
         for p, st in enumerate(parts):
             view = views[st.part]
@@ -899,8 +899,8 @@ class Lane:
                 bl_a = view.bl_a
                 moved = np.searchsorted(view.hw_a[a:k], answered_at, side="right")
                 ends[p, 1:] = bl_a[a + moved] + (leo - int(bl_a[a]))
-            row0 = view.head - view.start  # the row of offset 0, as it were
-            rows.append(row0)
+            row0 = view.head - view.start
+            origins.append(row0)
             before[p] = view.cum[ends[p] + row0]
             arrays.append(view.cols[1])
         got = np.diff(ends, axis=1)  # records each fetch takes, per partition
@@ -927,7 +927,7 @@ class Lane:
             for msg, i, j in chunks:
                 deliveries.append((msg, i, j, receiver, t0))
             if m > 1:  # chunks by delivery, partitions in buffer order within one
-                row0 = np.asarray(rows, dtype=np.int64)[:, None]
+                row0 = np.asarray(origins, dtype=np.int64)[:, None]
                 lo = (ends[:, :m - 1] + row0).T.ravel()
                 hi = (ends[:, 1:m] + row0).T.ravel()
                 keep = hi > lo
@@ -935,7 +935,7 @@ class Lane:
                 at = np.repeat(np.array(starts[1:m]), npart)[keep]
                 r.owe(arrays, which, lo[keep], hi[keep], receiver, at)
             r.owe_commits(self, ends[:, :m].T.copy(), np.array(stored[:m]))
-            if r.block_chunks > FLUSH_CHUNKS:
+            if len(deliveries) + r.block_chunks > FLUSH_CHUNKS:
                 r.flush()
         # the state at the start of cycle m: the last fetch's records buffered
         last = answers[m - 1]
@@ -947,7 +947,7 @@ class Lane:
             st.checked = last
             st.hw = hw
             if hw > off:
-                row0 = rows[p]
+                row0 = origins[p]
                 view = views[st.part]
                 buf[st] = [view.cols, off + row0, hw + row0, off, view.start]
                 ready.append(st)
