@@ -44,9 +44,9 @@ cycles is computed at once (``Lane._sweep``: when each fetch is answered depends
 partitions' HW moves, so the cycle times come from one recurrence on floats and their records
 and commits from numpy); a fetch that must wait sleeps until the first HW move the batches
 tell of, and looks again after every simpy event while it waits (``Lane.reconsider``: data
-sent otherwise wakes it when it arrives). Otherwise a
-**strict** window runs the earliest lane until another lane's step or simpy's next event comes
-first, in global time order, reading partitions as they are. Free windows also end before any
+sent otherwise wakes it when it arrives). Otherwise a **strict** window runs the earliest lane
+until another lane's step or simpy's next event comes first, in global time order, reading
+partitions as they are. Free windows also end before any
 loop's ``until``. Differences from the fast path, all within one instant: the zero-time hops
 between a poll that returns records and its OffsetCommit are merged (a step of another party
 due at that very instant may come after them rather than between them); the hop back to the
@@ -353,9 +353,10 @@ class LeanRunner:
 
     def end(self, part: Any, now: float) -> int:
         """The partition's log end offset now."""
-        if self.free:
-            _log, leo, a, k, _hw_l, bl, at_l = self._views[part][:7]
-            return leo if a == k else leo + bl[bisect_right(at_l, now, a, k)] - bl[a]
+        if self.free:  # the records arrived by now (the inbound batches' arrival times)
+            view = self._views[part]
+            leo, a, k, bl = view.leo, view.a, view.k, view.bl
+            return leo if a == k else leo + bl[bisect_right(view.at_l, now, a, k)] - bl[a]
         return part.log.log_end_offset
 
     # ---- the trace -------------------------------------------------------------------------
@@ -847,7 +848,6 @@ class Lane:
         poll_timeout = self.poll_timeout
         starts = [t0]  # each cycle's start, and the start after the last
         tops = [True]  # whether a start is a top of the loop (else a woken poll(); [0]: unused)
-        stored = []  # each cycle's OffsetCommit at the coordinator (t1)
         answers = []  # each cycle's fetch answer
         waits = []  # (cycle, t2) of the cycles whose next poll() waits for the response
         jm = 0
@@ -868,7 +868,6 @@ class Lane:
                     break
             jm = bisect_right(moves, answered, jm)
             unfetched = moves[jm] if jm < n_moves else INF
-            stored.append(t1)
             answers.append(answered)
             tr = answered + latency
             if tr > t2:
@@ -934,7 +933,8 @@ class Lane:
                 which = np.tile(np.arange(npart), m - 1)[keep]
                 at = np.repeat(np.array(starts[1:m]), npart)[keep]
                 r.owe(arrays, which, lo[keep], hi[keep], receiver, at)
-            r.owe_commits(self, ends[:, :m].T.copy(), np.array(stored[:m]))
+            # each cycle's OffsetCommit stored at the coordinator at t1 (the same float sums)
+            r.owe_commits(self, ends[:, :m].T.copy(), np.array(starts[:m]) + latency)
             if len(deliveries) + r.block_chunks > FLUSH_CHUNKS:
                 r.flush()
         # the state at the start of cycle m: the last fetch's records buffered
@@ -963,7 +963,7 @@ class Lane:
                 c._last_poll = t2
         self.polling = False
         offsets = ends[:, m - 1].tolist()
-        return m, polls, processed, offsets, stored[m - 1], starts[m], tops[m]
+        return m, polls, processed, offsets, starts[m - 1] + latency, starts[m], tops[m]
 
     def _moves(self) -> list[float]:
         """The HW moves of this lane's partitions in the free window running now, in time
